@@ -1,0 +1,44 @@
+#pragma once
+// The CPU backend: OpenMP-parallel strided kernels and OpenBLAS matmuls.
+// Each group of kernels lives in its own cpu_*.cpp file.
+#include "kiln/core/backend.h"
+
+namespace kiln::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  DeviceType type() const override { return kCPU; }
+  Storage allocate(size_t nbytes, Device device) override;
+  void synchronize(Device) override {}
+
+  // cpu_copy.cpp
+  void copy(const Tensor& src, const Tensor& dst, bool non_blocking) override;
+  void fill(const Tensor& out, const Scalar& value) override;
+  void arange(const Tensor& out, const Scalar& start, const Scalar& step) override;
+  void linspace(const Tensor& out, const Scalar& start, const Scalar& end) override;
+  // cpu_random.cpp
+  void random(const Tensor& out, const RandomSpec& spec, uint64_t seed, uint64_t offset) override;
+  // cpu_elementwise.cpp
+  void unary(UnaryOp op, const Tensor& in, const Tensor& out) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void clamp(const Tensor& in, const std::optional<Scalar>& min, const std::optional<Scalar>& max,
+             const Tensor& out) override;
+  // cpu_reduce.cpp
+  void reduce(ReduceOp op, const Tensor& in, const Tensor& out) override;
+  void arg_reduce(ArgReduceOp op, const Tensor& in, int64_t dim, const Tensor& values, const Tensor& indices) override;
+  // cpu_softmax.cpp
+  void softmax(const Tensor& in, int64_t dim, bool log, const Tensor& out) override;
+  void softmax_backward(const Tensor& grad_out, const Tensor& out, int64_t dim, bool log,
+                        const Tensor& grad_in) override;
+  // cpu_linalg.cpp
+  void bmm(const Tensor& a, const Tensor& b, const Tensor& out, const Scalar& beta, const Scalar& alpha) override;
+  // cpu_index.cpp
+  void index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override;
+  void gather(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override;
+  void scatter(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce reduce) override;
+  void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const Scalar& alpha) override;
+  void flip(const Tensor& in, IntArrayRef dims, const Tensor& out) override;
+};
+
+}  // namespace kiln::cpu

@@ -1,0 +1,56 @@
+#pragma once
+// Helpers shared by the test suites: read a tensor back as host values and
+// compare against a reference computed independently (closed form or a
+// float64 loop in the test).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kiln/core/native.h"
+
+namespace kiln::testing {
+
+// Row-major values of t, as doubles, wherever t lives.
+inline std::vector<double> values(const Tensor& t) {
+  Tensor host = native::contiguous(native::to(native::to(t, Device(kCPU)), kFloat64));
+  const double* p = host.data_ptr<double>();
+  return std::vector<double>(p, p + host.numel());
+}
+
+// A float64 CPU tensor of the given shape holding `vals` row-major.
+inline Tensor make(IntArrayRef sizes, const std::vector<double>& vals, DType dtype = kFloat64) {
+  Tensor t = native::tensor(vals);
+  return native::to(native::reshape(t, sizes), dtype);
+}
+
+// |a - b| <= atol + rtol * |b| elementwise, same shape; NaNs must match.
+inline ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double rtol = 1e-6,
+                                            double atol = 1e-8) {
+  if (!actual.sizes().equals(expected.sizes())) {
+    return ::testing::AssertionFailure() << "shape " << actual.sizes() << " != expected " << expected.sizes();
+  }
+  auto a = values(actual), b = values(expected);
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) && std::isnan(b[i])) continue;
+    if (std::isinf(b[i]) && a[i] == b[i]) continue;
+    if (!(std::fabs(a[i] - b[i]) <= atol + rtol * std::fabs(b[i]))) {
+      return ::testing::AssertionFailure() << "element " << i << ": " << a[i] << " vs expected " << b[i]
+                                           << " (rtol " << rtol << ", atol " << atol << ")";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Expects `stmt` to throw kiln::Error whose message contains `fragment`.
+#define EXPECT_KILN_ERROR(stmt, fragment)                                                   \
+  do {                                                                                      \
+    try {                                                                                   \
+      stmt;                                                                                 \
+      ADD_FAILURE() << "expected kiln::Error containing '" << (fragment) << "'";            \
+    } catch (const ::kiln::Error& e) {                                                      \
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();       \
+    }                                                                                       \
+  } while (0)
+
+}  // namespace kiln::testing
