@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -14,12 +15,19 @@ namespace {
 int initial_threads() {
   int n = omp_get_num_procs();
   if (const char* env = std::getenv("KILN_NUM_THREADS"); env && *env) {
+    int requested = 0;
     try {
-      n = std::stoi(env);
+      requested = std::stoi(env);
     } catch (...) {
-      n = 0;
     }
-    KILN_CHECK(n > 0, "KILN_NUM_THREADS must be a positive integer, got '", env, "'");
+    // Read while the library loads, where an exception would end the process:
+    // warn and keep the default instead.
+    if (requested > 0) {
+      n = requested;
+    } else {
+      std::fprintf(stderr, "kiln: ignoring KILN_NUM_THREADS='%s' (expected a positive integer); using %d threads\n",
+                   env, n);
+    }
   }
   return n;
 }
@@ -33,6 +41,8 @@ int& thread_count() {
   }();
   return count;
 }
+// OpenMP and OpenBLAS get the same count before the first kernel runs.
+[[maybe_unused]] const int g_threads_at_load = thread_count();
 }  // namespace
 
 void set_num_threads(int n) {
