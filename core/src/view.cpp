@@ -164,6 +164,7 @@ Tensor expand(const Tensor& t, IntArrayRef sizes) {
       out_sizes[i] = have;
       out_strides[i] = t.stride(src);
     } else {
+      KILN_CHECK(want >= 0, "expand: the expanded size ", want, " is invalid (sizes ", sizes, ")");
       KILN_CHECK(have == 1, "expand: the expanded size of the tensor (", want,
                  ") must match the existing size (", have, ") at non-singleton dimension ", i,
                  ". Target sizes: ", sizes, ". Tensor sizes: ", t.sizes());

@@ -4,6 +4,13 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/strided_loop.h"
 
+// arange and linspace must give torch's values bit for bit: start + i * step
+// with the product rounded before the sum. GCC would otherwise fuse them into
+// an FMA (C++ defaults to -ffp-contract=fast), which rounds once.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 namespace kiln::cpu {
 
 namespace {
@@ -87,17 +94,27 @@ void CpuBackend::linspace(const Tensor& out, const Scalar& start, const Scalar& 
       o[0] = start.to<T>();
       return;
     }
-    // Computed in the output's precision as torch does, counting from both ends.
-    using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    const C a = start.to<C>(), b = end.to<C>();
-    const C step = (b - a) / static_cast<C>(steps - 1);
-    const int64_t half = steps / 2;
-    for (int64_t i = 0; i < steps; ++i) {
-      C v = i < half ? a + step * static_cast<C>(i) : b - step * static_cast<C>(steps - 1 - i);
-      if constexpr (std::is_integral_v<T>) {
-        o[i] = static_cast<T>(v);
-      } else {
-        o[i] = T(v);
+    // torch's formula, in its arithmetic: start and end are first converted
+    // to the output dtype (integers truncate), the step is computed in double
+    // for integers and in the output dtype otherwise, and the first half
+    // counts up from start while the second counts down from end. 16-bit
+    // floats round after every operation, as c10::Half arithmetic does.
+    if constexpr (std::is_integral_v<T>) {
+      const auto a = static_cast<double>(start.to<T>()), b = static_cast<double>(end.to<T>());
+      const double step = (b - a) / static_cast<double>(steps - 1);
+      const int64_t half = steps / 2;
+      for (int64_t i = 0; i < steps; ++i)
+        o[i] = static_cast<T>(i < half ? a + step * static_cast<double>(i)
+                                       : b - step * static_cast<double>(steps - 1 - i));
+    } else {
+      using C = compute_t<T>;
+      const T a = start.to<T>(), b = end.to<T>();
+      const T step = T((static_cast<C>(b) - static_cast<C>(a)) / static_cast<C>(steps - 1));
+      const int64_t half = steps / 2;
+      for (int64_t i = 0; i < steps; ++i) {
+        const T k = T(static_cast<C>(i < half ? i : steps - 1 - i));
+        const T delta = T(static_cast<C>(step) * static_cast<C>(k));
+        o[i] = T(i < half ? static_cast<C>(a) + static_cast<C>(delta) : static_cast<C>(b) - static_cast<C>(delta));
       }
     }
   });

@@ -23,8 +23,16 @@ struct Drawer {
     const int lane = static_cast<int>(i % per_block);
     switch (spec.kind) {
       case RandomKind::Uniform: {
-        double u = per_block == 2 ? philox_uniform_double(blk.v[2 * lane], blk.v[2 * lane + 1])
-                                  : static_cast<double>(philox_uniform_float(blk.v[lane]));
+        double u;
+        if (per_block == 2) {
+          u = philox_uniform_double(blk.v[2 * lane], blk.v[2 * lane + 1]);
+        } else if constexpr (std::is_same_v<T, Half>) {
+          u = philox_uniform_bits(blk.v[lane], 11);
+        } else if constexpr (std::is_same_v<T, BFloat16>) {
+          u = philox_uniform_bits(blk.v[lane], 8);
+        } else {
+          u = philox_uniform_float(blk.v[lane]);
+        }
         return spec.a + (spec.b - spec.a) * u;
       }
       case RandomKind::Normal: {

@@ -1,0 +1,293 @@
+// Kiln's speed in three tables, optionally beside PyTorch's:
+//   (a) matmul GFLOP/s: kiln::native::mm and kiln::mm (grad mode off) against
+//       cblas_sgemm called directly, for A·B, Aᵀ·B and A·Bᵀ (transposed views);
+//   (b) f32 elementwise/reduction bandwidth at 16M elements, against memcpy;
+//   (c) per-op overhead on tiny tensors, forward and forward+backward.
+//
+//   kiln_bench [--threads N] [--quick] [--torch FILE] [--tsv]
+//
+// --torch FILE reads bench/torch_bench.py's output and adds a torch column and
+// a speed ratio (>1: Kiln faster). --tsv prints machine-readable rows instead
+// of tables. bench/run.sh runs both programs with equal thread counts.
+#include <cblas.h>
+#include <kiln/kiln.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Config {
+  int threads = 0;
+  bool quick = false;
+  bool tsv = false;
+  std::map<std::string, double> torch;  // "section/case" -> value
+};
+
+// Median seconds per call of f. Each sample times `batch` calls; samples are
+// taken until both `min_samples` and `min_seconds` are reached.
+double median_time(const std::function<void()>& f, double min_seconds, int min_samples = 5, int batch = 1,
+                   int max_samples = 2000) {
+  for (int i = 0; i < std::max(1, batch / 4); ++i) f();  // warm caches and the allocator
+  std::vector<double> samples;
+  double total = 0.0;
+  while ((static_cast<int>(samples.size()) < min_samples || total < min_seconds) &&
+         static_cast<int>(samples.size()) < max_samples) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < batch; ++i) f();
+    double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    samples.push_back(s / batch);
+    total += s;
+  }
+  std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
+  return samples[samples.size() / 2];
+}
+
+// Prints one table: a title, column headers, then rows as they are measured.
+class Table {
+ public:
+  // columns[headline] is the Kiln number compared with torch. higher_is_better:
+  // the ratio is kiln/torch, else torch/kiln, so >1 always means Kiln is faster.
+  Table(const Config& cfg, std::string section, std::string title, std::vector<std::string> columns,
+        size_t headline, bool higher_is_better)
+      : cfg_(cfg),
+        section_(std::move(section)),
+        columns_(std::move(columns)),
+        headline_(headline),
+        higher_(higher_is_better) {
+    if (cfg_.tsv) return;
+    std::printf("\n%s\n", title.c_str());
+    std::printf("%-22s", "case");
+    for (const auto& c : columns_) std::printf("%18s", c.c_str());
+    if (!cfg_.torch.empty()) std::printf("%14s%16s", "torch", "kiln vs torch");
+    std::printf("\n");
+  }
+
+  // values[i] belongs to columns[i].
+  void row(const std::string& name, const std::vector<double>& values) {
+    if (cfg_.tsv) {
+      for (size_t i = 0; i < values.size(); ++i)
+        std::printf("%s\t%s\t%s\t%.6g\n", section_.c_str(), name.c_str(), columns_[i].c_str(), values[i]);
+      std::fflush(stdout);
+      return;
+    }
+    std::printf("%-22s", name.c_str());
+    for (double v : values) std::printf("%18.2f", v);
+    if (!cfg_.torch.empty()) {
+      auto it = cfg_.torch.find(section_ + "/" + name);
+      if (it == cfg_.torch.end()) {
+        std::printf("%14s%16s", "-", "-");
+      } else {
+        double kiln = values[headline_], torch = it->second;
+        std::printf("%14.2f%15.2fx", torch, higher_ ? kiln / torch : torch / kiln);
+      }
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+
+ private:
+  const Config& cfg_;
+  std::string section_;
+  std::vector<std::string> columns_;
+  size_t headline_;
+  bool higher_;
+};
+
+void bench_matmul(const Config& cfg) {
+  Table table(cfg, "matmul", "(a) matmul, float32, GFLOP/s (higher is better)",
+              {"cblas_sgemm", "native::mm", "kiln::mm"}, 2, true);
+  std::vector<int64_t> sizes = cfg.quick ? std::vector<int64_t>{128, 512} : std::vector<int64_t>{128, 256, 512, 1024, 2048};
+  for (int64_t n : sizes) {
+    kiln::Tensor a = kiln::native::randn({n, n}, kiln::kFloat32);
+    kiln::Tensor b = kiln::native::randn({n, n}, kiln::kFloat32);
+    kiln::Tensor c = kiln::native::empty({n, n}, kiln::kFloat32);
+    const float* pa = a.data_ptr<float>();
+    const float* pb = b.data_ptr<float>();
+    float* pc = c.data_ptr<float>();
+    const int in = static_cast<int>(n);
+    const double flops = 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n);
+    const double min_s = cfg.quick ? 0.1 : 0.4;
+
+    struct Variant {
+      const char* name;
+      CBLAS_TRANSPOSE ta, tb;
+      kiln::Tensor lhs, rhs;  // views handed to Kiln: transposed ones are not copied
+    };
+    std::vector<Variant> variants = {
+        {"A*B", CblasNoTrans, CblasNoTrans, a, b},
+        {"At*B", CblasTrans, CblasNoTrans, kiln::native::t(a), b},
+        {"A*Bt", CblasNoTrans, CblasTrans, a, kiln::native::t(b)},
+    };
+    for (const auto& v : variants) {
+      double t_blas = median_time(
+          [&] { cblas_sgemm(CblasRowMajor, v.ta, v.tb, in, in, in, 1.0f, pa, in, pb, in, 0.0f, pc, in); }, min_s);
+      double t_native = median_time([&] { kiln::native::mm(v.lhs, v.rhs); }, min_s);
+      double t_kiln = median_time(
+          [&] {
+            kiln::NoGradGuard no_grad;
+            v.lhs.mm(v.rhs);
+          },
+          min_s);
+      table.row("n=" + std::to_string(n) + " " + v.name,
+                {flops / t_blas * 1e-9, flops / t_native * 1e-9, flops / t_kiln * 1e-9});
+    }
+  }
+}
+
+void bench_bandwidth(const Config& cfg) {
+  Table table(cfg, "bandwidth", "(b) float32 contiguous, 16M elements, GB/s moved (higher is better)",
+              {"bytes/elem", "kiln GB/s", "% of memcpy"}, 1, true);
+  const int64_t n = cfg.quick ? (int64_t{1} << 22) : (int64_t{1} << 24);
+  const double min_s = cfg.quick ? 0.1 : 0.5;
+  kiln::Tensor a = kiln::native::randn({n}, kiln::kFloat32);
+  kiln::Tensor b = kiln::native::randn({n}, kiln::kFloat32);
+  kiln::Tensor dst = kiln::native::zeros({n}, kiln::kFloat32);  // touched, so no page faults below
+  const double elem_bytes = 4.0 * static_cast<double>(n);
+
+  // The ceiling: memcpy of the same bytes into an already-touched buffer,
+  // split across the same threads the kernels use. Counted as read + write.
+  const char* src = static_cast<const char*>(a.data_ptr());
+  char* out = static_cast<char*>(dst.data_ptr());
+  const int threads = kiln::get_num_threads();
+  double t_copy = median_time(
+      [&] {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int t = 0; t < threads; ++t) {
+          size_t total = static_cast<size_t>(n) * 4, begin = total * t / threads, end = total * (t + 1) / threads;
+          std::memcpy(out + begin, src + begin, end - begin);
+        }
+      },
+      min_s);
+  const double memcpy_gbs = 2.0 * elem_bytes / t_copy * 1e-9;
+  table.row("memcpy", {8, memcpy_gbs, 100.0});
+
+  kiln::NoGradGuard no_grad;
+  struct Op {
+    const char* name;
+    double bytes_per_elem;  // reads + writes
+    std::function<void()> f;
+  };
+  std::vector<Op> ops = {
+      {"copy_", 8, [&] { dst.copy_(a); }},
+      {"add", 12, [&] { a.add(b); }},
+      {"mul", 12, [&] { a.mul(b); }},
+      {"gelu", 8, [&] { a.gelu(); }},
+      {"sum", 4, [&] { a.sum(); }},
+  };
+  for (const auto& op : ops) {
+    double t = median_time(op.f, min_s);
+    double gbs = op.bytes_per_elem * static_cast<double>(n) / t * 1e-9;
+    table.row(op.name, {op.bytes_per_elem, gbs, 100.0 * gbs / memcpy_gbs});
+  }
+}
+
+void bench_overhead(const Config& cfg) {
+  Table table(cfg, "overhead", "(c) per-op overhead on tiny float32 tensors, median us per call (lower is better)",
+              {"kiln us"}, 0, false);
+  const double min_s = cfg.quick ? 0.05 : 0.3;
+  const int batch = 100;
+  auto measure = [&](const std::string& name, const std::function<void()>& f) {
+    table.row(name, {median_time(f, min_s, 21, batch) * 1e6});
+  };
+
+  for (int64_t numel : {int64_t{1}, int64_t{16}}) {
+    const std::string shape = "[" + std::to_string(numel) + "]";
+    kiln::Tensor x = kiln::native::randn({numel}, kiln::kFloat32);
+    kiln::Tensor y = kiln::native::randn({numel}, kiln::kFloat32);
+    measure("add " + shape + " fwd", [&] { x.add(y); });
+    measure("mul " + shape + " fwd", [&] { x.mul(y); });
+    measure("sum " + shape + " fwd", [&] { x.sum(); });
+
+    kiln::Tensor xg = kiln::native::randn({numel}, kiln::kFloat32).requires_grad_();
+    kiln::Tensor yg = kiln::native::randn({numel}, kiln::kFloat32).requires_grad_();
+    kiln::Tensor ones = kiln::native::ones({numel}, kiln::kFloat32);
+    // .grad is reset each time (torch's `x.grad = None`) so every call does the same work.
+    auto reset = [&] {
+      xg.set_grad(kiln::Tensor());
+      yg.set_grad(kiln::Tensor());
+    };
+    measure("add " + shape + " fwd+bwd", [&] {
+      xg.add(yg).backward(ones);
+      reset();
+    });
+    measure("mul " + shape + " fwd+bwd", [&] {
+      xg.mul(yg).backward(ones);
+      reset();
+    });
+    measure("sum " + shape + " fwd+bwd", [&] {
+      xg.sum().backward();
+      reset();
+    });
+  }
+
+  kiln::Tensor a = kiln::native::randn({4, 4}, kiln::kFloat32);
+  kiln::Tensor b = kiln::native::randn({4, 4}, kiln::kFloat32);
+  measure("matmul 4x4 fwd", [&] { a.matmul(b); });
+  kiln::Tensor ag = kiln::native::randn({4, 4}, kiln::kFloat32).requires_grad_();
+  kiln::Tensor bg = kiln::native::randn({4, 4}, kiln::kFloat32).requires_grad_();
+  kiln::Tensor ones = kiln::native::ones({4, 4}, kiln::kFloat32);
+  measure("matmul 4x4 fwd+bwd", [&] {
+    ag.matmul(bg).backward(ones);
+    ag.set_grad(kiln::Tensor());
+    bg.set_grad(kiln::Tensor());
+  });
+}
+
+// torch_bench.py's rows: section \t case \t column \t value; the torch column is kept.
+std::map<std::string, double> read_torch(const std::string& path) {
+  std::ifstream in(path);
+  KILN_CHECK(in.good(), "kiln_bench: cannot read torch results '", path, "'");
+  std::map<std::string, double> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string field; std::getline(ss, field, '\t');) f.push_back(field);
+    if (f.size() == 4 && f[2] == "torch") out[f[0] + "/" + f[1]] = std::stod(f[3]);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    Config cfg;
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg == "--threads" && i + 1 < argc) cfg.threads = std::stoi(argv[++i]);
+      else if (arg == "--quick") cfg.quick = true;
+      else if (arg == "--tsv") cfg.tsv = true;
+      else if (arg == "--torch" && i + 1 < argc) cfg.torch = read_torch(argv[++i]);
+      else {
+        std::fprintf(stderr, "usage: %s [--threads N] [--quick] [--torch FILE] [--tsv]\n", argv[0]);
+        return 2;
+      }
+    }
+    if (cfg.threads > 0) kiln::set_num_threads(cfg.threads);
+    kiln::manual_seed(0);
+    if (!cfg.tsv) {
+      std::printf("Kiln %s benchmark, %d threads (KILN_NUM_THREADS / --threads)%s\n", cfg.quick ? "quick" : "full",
+                  kiln::get_num_threads(), cfg.torch.empty() ? "" : "; torch column from bench/torch_bench.py");
+    }
+    bench_matmul(cfg);
+    bench_bandwidth(cfg);
+    bench_overhead(cfg);
+  } catch (const kiln::Error& e) {
+    std::fprintf(stderr, "kiln::Error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,14 @@
+#pragma once
+// The one header a Kiln user includes: tensors, dtypes, devices, the
+// differentiable kiln:: functions and the autograd API.
+#include "kiln/core/device.h"
+#include "kiln/core/dtype.h"
+#include "kiln/core/error.h"
+#include "kiln/core/generator.h"
+#include "kiln/core/native.h"
+#include "kiln/core/parallel.h"
+#include "kiln/core/scalar.h"
+#include "kiln/core/tensor.h"
+#include "kiln/core/tensor_options.h"
+
+#include "kiln/autograd/autograd.h"
