@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "cpu/cpu_allocator.h"
 #include "cpu/cpu_backend.h"
 
 namespace kiln {
@@ -43,11 +44,8 @@ const char* op_name(BinaryOp op) {
 
 namespace cpu {
 Storage CpuBackend::allocate(size_t nbytes, Device device) {
-  // 64-byte alignment: whole cache lines and any vector width.
-  size_t rounded = (std::max<size_t>(nbytes, 1) + 63) & ~size_t{63};
-  void* p = std::aligned_alloc(64, rounded);
-  if (p == nullptr) throw Error(detail::str("CPU out of memory: tried to allocate ", nbytes, " bytes"));
-  return std::make_shared<StorageImpl>(p, nbytes, device, [](void* q) { std::free(q); });
+  void* p = cpu_allocator().allocate(nbytes);
+  return std::make_shared<StorageImpl>(p, nbytes, device, [nbytes](void* q) { cpu_allocator().release(q, nbytes); });
 }
 }  // namespace cpu
 

@@ -5,6 +5,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "cpu/cpu_loops.h"
+#include "cpu/cpu_math.h"
 
 namespace kiln::cpu {
 
@@ -188,21 +189,21 @@ bool run_backward(BinaryOp op, const StridedLoop<3>& loop) {
         case BinaryOp::GeluErfBackward:  // Phi(x) + x phi(x)
           binary_loop<T, T>(loop, [](C g, C x) {
             const C cdf = C(0.5) * (C(1) + std::erf(x * C(0.70710678118654752440)));
-            const C pdf = std::exp(C(-0.5) * x * x) * C(0.39894228040143267794);  // 1/sqrt(2 pi)
+            const C pdf = fast_exp(C(-0.5) * x * x) * C(0.39894228040143267794);  // 1/sqrt(2 pi)
             return g * (cdf + x * pdf);
           });
           return true;
         case BinaryOp::GeluTanhBackward:
           binary_loop<T, T>(loop, [](C g, C x) {
             const C k = C(0.79788456080286535588), c = C(0.044715);
-            const C t = std::tanh(k * (x + c * x * x * x));
+            const C t = fast_tanh(k * (x + c * x * x * x));
             const C dinner = k * (C(1) + C(3) * c * x * x);
             return g * (C(0.5) * (C(1) + t) + C(0.5) * x * (C(1) - t * t) * dinner);
           });
           return true;
         case BinaryOp::SiluBackward:  // s (1 + x (1 - s)), s = sigmoid(x)
           binary_loop<T, T>(loop, [](C g, C x) {
-            const C s = C(1) / (C(1) + std::exp(-x));
+            const C s = C(1) / (C(1) + fast_exp(-x));
             return g * s * (C(1) + x * (C(1) - s));
           });
           return true;

@@ -4,12 +4,8 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/strided_loop.h"
 
-// arange and linspace must give torch's values bit for bit: start + i * step
-// with the product rounded before the sum. GCC would otherwise fuse them into
-// an FMA (C++ defaults to -ffp-contract=fast), which rounds once.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+// arange and linspace give torch's values bit for bit because the build
+// turns off FMA contraction (-ffp-contract=off in the top-level CMakeLists).
 
 namespace kiln::cpu {
 

@@ -9,6 +9,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "cpu/cpu_loops.h"
+#include "cpu/cpu_math.h"
 
 namespace kiln::cpu {
 
@@ -26,12 +27,14 @@ void softmax_line(const C* x, C* y, int64_t n, bool log) {
   if (nan) m = std::numeric_limits<C>::quiet_NaN();
   double sum = 0;
   if (log) {
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(std::exp(x[i] - m));
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(fast_exp(x[i] - m));
     const C shift = m + static_cast<C>(std::log(sum));
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] - shift;
   } else {
+#pragma omp simd reduction(+ : sum)
     for (int64_t i = 0; i < n; ++i) {
-      const C e = std::exp(x[i] - m);
+      const C e = fast_exp(x[i] - m);
       y[i] = e;
       sum += static_cast<double>(e);
     }
@@ -48,7 +51,7 @@ void softmax_backward_line(const C* g, const C* y, C* gi, int64_t n, bool log) {
 #pragma omp simd reduction(+ : dot)
     for (int64_t i = 0; i < n; ++i) dot += static_cast<double>(g[i]);
     const C s = static_cast<C>(dot);
-    for (int64_t i = 0; i < n; ++i) gi[i] = g[i] - std::exp(y[i]) * s;
+    for (int64_t i = 0; i < n; ++i) gi[i] = g[i] - fast_exp(y[i]) * s;
   } else {
 #pragma omp simd reduction(+ : dot)
     for (int64_t i = 0; i < n; ++i) dot += static_cast<double>(g[i]) * static_cast<double>(y[i]);

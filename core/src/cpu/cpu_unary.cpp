@@ -5,6 +5,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "cpu/cpu_loops.h"
+#include "cpu/cpu_math.h"
 
 namespace kiln::cpu {
 
@@ -12,7 +13,7 @@ namespace {
 
 template <typename C>
 inline C sigmoid(C x) {
-  return C(1) / (C(1) + std::exp(-x));
+  return C(1) / (C(1) + fast_exp(-x));
 }
 
 template <typename C>
@@ -23,7 +24,7 @@ inline C gelu_erf(C x) {
 template <typename C>
 inline C gelu_tanh(C x) {
   const C k = C(0.79788456080286535588);  // sqrt(2 / pi)
-  return C(0.5) * x * (C(1) + std::tanh(k * (x + C(0.044715) * x * x * x)));
+  return C(0.5) * x * (C(1) + fast_tanh(k * (x + C(0.044715) * x * x * x)));
 }
 
 // Ops defined for every dtype (integers keep their dtype).
@@ -102,17 +103,17 @@ bool run_float_op(UnaryOp op, const StridedLoop<2>& loop) {
     return false;
   } else {
     switch (op) {
-      case UnaryOp::Exp: unary_loop<T, T>(loop, [](C x) { return std::exp(x); }); return true;
+      case UnaryOp::Exp: unary_loop<T, T>(loop, [](C x) { return fast_exp(x); }); return true;
       case UnaryOp::Log: unary_loop<T, T>(loop, [](C x) { return std::log(x); }); return true;
       case UnaryOp::Log1p: unary_loop<T, T>(loop, [](C x) { return std::log1p(x); }); return true;
       case UnaryOp::Expm1: unary_loop<T, T>(loop, [](C x) { return std::expm1(x); }); return true;
       case UnaryOp::Sqrt: unary_loop<T, T>(loop, [](C x) { return std::sqrt(x); }); return true;
       case UnaryOp::Rsqrt: unary_loop<T, T>(loop, [](C x) { return C(1) / std::sqrt(x); }); return true;
-      case UnaryOp::Tanh: unary_loop<T, T>(loop, [](C x) { return std::tanh(x); }); return true;
+      case UnaryOp::Tanh: unary_loop<T, T>(loop, [](C x) { return fast_tanh(x); }); return true;
       case UnaryOp::Sigmoid: unary_loop<T, T>(loop, [](C x) { return sigmoid(x); }); return true;
       case UnaryOp::GeluErf: unary_loop<T, T>(loop, [](C x) { return gelu_erf(x); }); return true;
       case UnaryOp::GeluTanh: unary_loop<T, T>(loop, [](C x) { return gelu_tanh(x); }); return true;
-      case UnaryOp::Silu: unary_loop<T, T>(loop, [](C x) { return x / (C(1) + std::exp(-x)); }); return true;
+      case UnaryOp::Silu: unary_loop<T, T>(loop, [](C x) { return x / (C(1) + fast_exp(-x)); }); return true;
       case UnaryOp::Sin: unary_loop<T, T>(loop, [](C x) { return std::sin(x); }); return true;
       case UnaryOp::Cos: unary_loop<T, T>(loop, [](C x) { return std::cos(x); }); return true;
       case UnaryOp::Acos: unary_loop<T, T>(loop, [](C x) { return std::acos(x); }); return true;

@@ -4,9 +4,12 @@
 
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <vector>
 
-int main() {
+namespace {
+
+int run() {
   // loss = sum(relu(x @ w)); x [1, 2] = [[1, 2]], w [2, 2] = [[1, -1], [1, -1]]
   // x @ w = [[3, -3]], so only column 0 passes the relu:
   //   d loss / d w = x^T @ [[1, 0]] = [[1, 0], [2, 0]]
@@ -21,7 +24,18 @@ int main() {
   kiln::Tensor gw = w.grad().contiguous(), gx = x.grad().contiguous();
   for (int i = 0; i < 4; ++i) ok = ok && std::fabs(gw.data_ptr<double>()[i] - expected_w[i]) < 1e-12;
   for (int i = 0; i < 2; ++i) ok = ok && std::fabs(gx.data_ptr<double>()[i] - expected_x[i]) < 1e-12;
-  std::printf("loss %g, grad w %s, grad x %s: %s\n", loss.item<double>(), gw.toString().c_str(),
-              gx.toString().c_str(), ok ? "ok" : "WRONG");
+  std::cout << "loss " << loss.item<double>() << "\ngrad w " << gw << "\ngrad x " << gx << "\n"
+            << (ok ? "ok" : "WRONG: expected grad w [[1, 0], [2, 0]] and grad x [[1, 1]]") << std::endl;
   return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main() {
+  try {
+    return run();
+  } catch (const kiln::Error& e) {
+    std::fprintf(stderr, "kiln::Error: %s\n", e.what());
+    return 1;
+  }
 }
