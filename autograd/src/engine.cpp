@@ -31,13 +31,25 @@ struct ByPriority {
   }
 };
 
+// Whether nothing but this handle can see t's memory, so adding into it in
+// place is invisible to everyone else.
+bool owned_alone(const Tensor& t) {
+  if (t.impl_ptr().use_count() != 1 || t.storage().use_count() != 1 || !t.is_contiguous()) return false;
+  AutogradMeta* meta = get_meta(t);
+  return meta == nullptr || !meta->requires_grad();
+}
+
 void add_into(variable_list& buffer, size_t slot, Tensor grad) {
   if (!grad.defined()) return;
   Tensor& dst = buffer.at(slot);
   if (!dst.defined()) {
     dst = std::move(grad);
+  } else if (GradMode::is_enabled()) {
+    dst = kiln::add(dst, grad);  // create_graph: the sum is part of the new graph
+  } else if (owned_alone(dst) && dst.dtype() == grad.dtype() && dst.sizes().equals(grad.sizes())) {
+    native::binary_(BinaryOp::Add, dst, grad);
   } else {
-    dst = GradMode::is_enabled() ? kiln::add(dst, grad) : native::add(dst, grad);
+    dst = native::add(dst, grad);
   }
 }
 

@@ -94,6 +94,8 @@ void check_inplace(const Tensor& self, TensorList others) {
   if (!recorded) return;
   AutogradMeta* meta = get_meta(self);
   if (meta == nullptr) return;
+  KILN_CHECK(meta->grad_fn_ || !meta->requires_grad_,
+             "a leaf Variable that requires grad is being used in an in-place operation.");
   if (meta->is_view_) {
     auto* base = static_cast<AutogradMeta*>(meta->base_->autograd_meta());
     KILN_CHECK(base == nullptr || base->grad_fn_ || !base->requires_grad_,
@@ -102,8 +104,6 @@ void check_inplace(const Tensor& self, TensorList others) {
                ") is being recorded by autograd, which Kiln does not support yet: use the out-of-place operation, "
                "or clone() the view first");
   }
-  KILN_CHECK(meta->grad_fn_ || !meta->requires_grad_,
-             "a leaf Variable that requires grad is being used in an in-place operation.");
 }
 
 }  // namespace kiln::autograd

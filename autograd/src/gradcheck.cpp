@@ -98,11 +98,12 @@ std::string gradcheck_report(const GradcheckFn& fn, const variable_list& inputs,
         for (size_t o = 0; o < outputs.size(); ++o) plus_values.push_back(o < plus.size() && plus[o].defined() && plus[o].is_floating_point() ? flat_values(plus[o]) : std::vector<double>());
         *p = orig - opt.eps;
         variable_list minus = fn(inputs);
-        *p = orig;
+        // Read before restoring: an output may be a view of the input.
         for (size_t o : outs) {
           std::vector<double> mv = flat_values(minus[o]);
           for (size_t e = 0; e < mv.size(); ++e) numerical[k][o][e][j] = (plus_values[o][e] - mv[e]) / (2 * opt.eps);
         }
+        *p = orig;
       }
     }
   }

@@ -48,14 +48,23 @@ void check_bool_sub(BinaryOp op, DType t) {
              "not supported. Use the `^` or `logical_xor()` operator instead.");
 }
 
-// A 0-dim CPU tensor may meet a tensor on another device (torch treats it as
-// a number); any other mix is an error naming both devices.
-Tensor on_device_of(const Tensor& t, const Tensor& ref, const char* op) {
-  if (t.device() == ref.device()) return t;
-  if (t.dim() == 0 && t.is_cpu()) return to(t, ref.device());
-  KILN_ERROR(op, ": expected all tensors to be on the same device, but found at least two devices, ", ref.device(),
-             " and ", t.device());
+// A 0-dim CPU tensor may meet tensors on another device (torch treats it as
+// a number) and is moved there; any other mix is an error naming both devices.
+bool movable(const Tensor& t) { return t.dim() == 0 && t.is_cpu(); }
+
+Device common_device(std::initializer_list<const Tensor*> ts, const char* op) {
+  const Tensor* ref = nullptr;
+  for (const Tensor* t : ts)
+    if (!ref || (movable(*ref) && !movable(*t))) ref = t;
+  for (const Tensor* t : ts) {
+    KILN_CHECK(t->device() == ref->device() || movable(*t), op,
+               ": expected all tensors to be on the same device, but found at least two devices, ", ref->device(),
+               " and ", t->device());
+  }
+  return ref->device();
 }
+
+Tensor on(const Tensor& t, Device d) { return t.device() == d ? t : to(t, d); }
 
 // A 0-dim tensor holding `s` in dtype `d` on `device`.
 Tensor wrap_scalar(const Scalar& s, DType d, Device device) { return scalar_tensor(s, dtype(d).device(device)); }
@@ -86,10 +95,10 @@ void check_cast(DType result, const Tensor& out, const char* op) {
 
 }  // namespace
 
-Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b_in) {
+Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   const char* name = op_name(op);
-  const Tensor b = on_device_of(b_in, a, name);
-  const Tensor a2 = on_device_of(a, b, name);
+  const Device dev = common_device({&a_in, &b_in}, name);
+  const Tensor a2 = on(a_in, dev), b = on(b_in, dev);
   const DType promoted = result_type(a2, b);
   check_bool_sub(op, promoted);
   const DType ct = compute_dtype(op, promoted);
@@ -100,17 +109,40 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b_in) {
   return out;
 }
 
-Tensor binary(BinaryOp op, const Tensor& a, const Scalar& b) {
-  return binary(op, a, wrap_scalar(b, result_type(a, b), a.device()));
+namespace {
+// torch applies a number to a 16-bit float tensor in float (its opmath type):
+// x * 0.1 rounds once, from x * 0.1f. Numbers the 16-bit dtype holds exactly
+// give that result directly; others take the float32 route.
+bool needs_float_route(DType t, const Scalar& s) {
+  if (!is_reduced_float(t) || !s.is_floating_point()) return false;
+  const double v = s.toDouble();
+  const float f = static_cast<float>(v);
+  const float back = t == kFloat16 ? static_cast<float>(Half(f)) : static_cast<float>(BFloat16(f));
+  return static_cast<double>(back) != v && !(v != v);
 }
 
-Tensor binary(BinaryOp op, const Scalar& a, const Tensor& b) {
-  return binary(op, wrap_scalar(a, result_type(b, a), b.device()), b);
+Tensor scalar_binary(BinaryOp op, const Tensor& t, const Scalar& s, bool scalar_first) {
+  const DType r = result_type(t, s);
+  if (needs_float_route(r, s)) {
+    const Tensor x = to(t, kFloat32), w = wrap_scalar(s, kFloat32, t.device());
+    const Tensor out = scalar_first ? binary(op, w, x) : binary(op, x, w);
+    return produces_bool(op) ? out : to(out, r);
+  }
+  const Tensor w = wrap_scalar(s, r, t.device());
+  return scalar_first ? binary(op, w, t) : binary(op, t, w);
 }
+}  // namespace
+
+Tensor binary(BinaryOp op, const Tensor& a, const Scalar& b) { return scalar_binary(op, a, b, false); }
+
+Tensor binary(BinaryOp op, const Scalar& a, const Tensor& b) { return scalar_binary(op, b, a, true); }
 
 void binary_(BinaryOp op, const Tensor& out, const Tensor& b_in) {
   const char* name = op_name(op);
-  const Tensor b = on_device_of(b_in, out, name);
+  KILN_CHECK(b_in.device() == out.device() || movable(b_in), name,
+             "_: expected all tensors to be on the same device, but found at least two devices, ", out.device(),
+             " and ", b_in.device());
+  const Tensor b = on(b_in, out.device());
   check_writable(out, name);
   const DType promoted = result_type(out, b);
   check_bool_sub(op, promoted);
@@ -134,7 +166,14 @@ void binary_(BinaryOp op, const Tensor& out, const Tensor& b_in) {
 }
 
 void binary_(BinaryOp op, const Tensor& out, const Scalar& b) {
-  binary_(op, out, wrap_scalar(b, result_type(out, b), out.device()));
+  const DType r = result_type(out, b);
+  if (needs_float_route(r, b)) {
+    check_writable(out, op_name(op));
+    check_cast(produces_bool(op) ? kBool : r, out, op_name(op));
+    copy_(out, binary(op, out, b));  // bumps the version
+    return;
+  }
+  binary_(op, out, wrap_scalar(b, r, out.device()));
 }
 
 Tensor unary(UnaryOp op, const Tensor& a) {
@@ -204,11 +243,12 @@ Tensor pow(const Tensor& a, const Tensor& exponent) { return binary(BinaryOp::Po
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   KILN_CHECK(cond.dtype() == kBool, "where: expected condition to be a boolean tensor, but got a tensor with dtype ",
              dtype_name(cond.dtype()));
-  const Tensor x = on_device_of(a, cond, "where"), y = on_device_of(b, cond, "where");
+  const Device dev = common_device({&cond, &a, &b}, "where");
+  const Tensor c = on(cond, dev), x = on(a, dev), y = on(b, dev);
   const DType r = result_type({x, y});
-  const DimVector shape = broadcast_shapes(broadcast_shapes(cond.sizes(), x.sizes(), "where"), y.sizes(), "where");
+  const DimVector shape = broadcast_shapes(broadcast_shapes(c.sizes(), x.sizes(), "where"), y.sizes(), "where");
   Tensor out = empty(shape, x.options().dtype(r));
-  backend_of(out).where(expand(cond, shape), expand(to(x, r), shape), expand(to(y, r), shape), out);
+  backend_of(out).where(expand(c, shape), expand(to(x, r), shape), expand(to(y, r), shape), out);
   return out;
 }
 
@@ -223,7 +263,9 @@ Tensor where(const Tensor& cond, const Scalar& a, const Tensor& b) {
 Tensor masked_fill(const Tensor& t, const Tensor& mask, const Scalar& value) {
   KILN_CHECK(mask.dtype() == kBool, "masked_fill: only supports boolean masks, but got mask with dtype ",
              dtype_name(mask.dtype()));
-  const Tensor m = on_device_of(mask, t, "masked_fill");
+  KILN_CHECK(mask.device() == t.device() || movable(mask), "masked_fill: expected all tensors to be on the same "
+             "device, but found at least two devices, ", t.device(), " and ", mask.device());
+  const Tensor m = on(mask, t.device());
   // The value is cast to t's dtype (torch does not promote here).
   const DimVector shape = broadcast_shapes(t.sizes(), m.sizes(), "masked_fill");
   Tensor out = empty(shape, t.options());

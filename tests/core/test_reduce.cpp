@@ -225,6 +225,13 @@ TEST(Reduce, LargeSumIsAccurateAndThreadCountIndependent) {
   EXPECT_EQ(one, two);
   EXPECT_EQ(rows1, rows2);
   EXPECT_EQ(cols1, cols2);
+  // all/any over a large input (chunked, one partial per chunk).
+  Tensor big = native::binary(BinaryOp::Lt, x, 2.0);
+  EXPECT_TRUE(native::all(big).item<bool>());
+  EXPECT_FALSE(native::any(native::unary(UnaryOp::LogicalNot, big)).item<bool>());
+  native::fill_(native::slice(big, 0, n - 3, n - 2), false);
+  EXPECT_FALSE(native::all(big).item<bool>());
+  EXPECT_EQ(native::sum(big).item<int64_t>(), n - 1);
   // Outer-dim reduction accumulates in double too.
   EXPECT_TRUE(all_close(native::sum(x2, {0}), ref_reduce(x2, {0}, false, g_sum), 1e-6));
   // The transposed view (a strided walk) gives the same answer.

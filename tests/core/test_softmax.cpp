@@ -125,6 +125,12 @@ TEST(Softmax, ZeroDimEmptyAndWide) {
   Tensor w = make({64, 1000}, seq(64000, -5, 5, 9), kFloat32);
   EXPECT_TRUE(all_close(native::softmax(w, 1), ref(w, 1, false), 1e-6, 1e-9));
   EXPECT_TRUE(all_close(native::softmax(w, 0), ref(w, 0, false), 1e-6, 1e-9));
+  // Lines longer than one partial-sum block, along a non-innermost dim.
+  Tensor tall = make({1100, 20}, seq(22000, -5, 5, 10), kFloat32);
+  EXPECT_TRUE(all_close(native::softmax(tall, 0), ref(tall, 0, false), 1e-6, 1e-9));
+  EXPECT_TRUE(all_close(native::log_softmax(tall, 0), ref(tall, 0, true), 1e-6, 1e-6));
+  EXPECT_TRUE(all_close(native::softmax(native::transpose(tall, 0, 1), 1), native::transpose(ref(tall, 0, false), 0, 1),
+                        1e-6, 1e-9));
 }
 
 TEST(SoftmaxBackward, MatchesCentralDifferences) {

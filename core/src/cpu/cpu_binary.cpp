@@ -188,8 +188,8 @@ bool run_backward(BinaryOp op, const StridedLoop<3>& loop) {
           return true;
         case BinaryOp::GeluErfBackward:  // Phi(x) + x phi(x)
           binary_loop<T, T>(loop, [](C g, C x) {
-            const C cdf = C(0.5) * (C(1) + std::erf(x * C(0.70710678118654752440)));
-            const C pdf = fast_exp(C(-0.5) * x * x) * C(0.39894228040143267794);  // 1/sqrt(2 pi)
+            const C cdf = C(0.5) * gelu_cdf2(x);
+            const C pdf = exp_neg_half_square(x) * C(0.39894228040143267794);  // 1/sqrt(2 pi)
             return g * (cdf + x * pdf);
           });
           return true;
@@ -203,7 +203,7 @@ bool run_backward(BinaryOp op, const StridedLoop<3>& loop) {
           return true;
         case BinaryOp::SiluBackward:  // s (1 + x (1 - s)), s = sigmoid(x)
           binary_loop<T, T>(loop, [](C g, C x) {
-            const C s = C(1) / (C(1) + fast_exp(-x));
+            const C s = fast_sigmoid(x);
             return g * s * (C(1) + x * (C(1) - s));
           });
           return true;

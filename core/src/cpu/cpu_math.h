@@ -1,7 +1,7 @@
 #pragma once
-// exp and tanh for float written without branches or library calls, so that
+// exp, tanh and erf for float written without branches or library calls, so that
 // GCC vectorises the loops calling them (glibc's vector math is only offered
-// under -ffast-math). Both stay within ~2 ulp of the exact result, keep
+// under -ffast-math). They stay within a few ulp of the exact result, keep
 // inf/NaN/subnormal behaviour, and are what softmax, sigmoid, silu and
 // friends run on. Doubles use the C library.
 #include <algorithm>
@@ -47,6 +47,63 @@ inline float tanh_f32(float x) {
   return ax < 0.625f ? small : big;
 }
 
+// erfc(z) for 0 <= z <= 15, given z^2 = zz_hi + zz_lo exactly: Numerical
+// Recipes' Chebyshev fit (relative error 1.2e-7), with exp(-z^2) taken in
+// two parts so that rounding z^2 never costs the ~z^2 ulp it otherwise would.
+inline float erfc_core_f32(float z, float zz_hi, float zz_lo) {
+  const float t = 1.0f / (1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  return t * exp_f32(-zz_hi) * exp_f32(p - zz_lo);
+}
+
+// erf(x) for |x| <= 1: Cephes' odd polynomial.
+inline float erf_small_f32(float x) {
+  const float z = x * x;
+  float p = 7.853861353153693e-5f;
+  p = p * z - 8.010193625184903e-4f;
+  p = p * z + 5.188327685732524e-3f;
+  p = p * z - 2.685381193529856e-2f;
+  p = p * z + 1.128358514861418e-1f;
+  p = p * z - 3.761262582423300e-1f;
+  p = p * z + 1.128379165726710e0f;
+  return x * p;
+}
+
+inline float erf_f32(float x) {
+  const float ax = std::min(std::fabs(x), 15.0f);  // erf is +-1 in float beyond; NaN passes through
+  const float hi = ax * ax, lo = std::fma(ax, ax, -hi);
+  const float big = std::copysign(1.0f - erfc_core_f32(ax, hi, lo), x);
+  return std::fabs(x) <= 1.0f ? erf_small_f32(x) : big;
+}
+
+constexpr float kSqrtHalf = 0.70710678118654752440f;
+
+// 1 + erf(x / sqrt 2), GELU's cdf doubled: erfc(-x / sqrt 2) for negative x
+// (no cancellation), with (x / sqrt 2)^2 = x^2 / 2 split exactly from x.
+inline float gelu_cdf2_f32(float x) {
+  const float ax = std::min(std::fabs(x), 21.0f);
+  const float hi = ax * ax, lo = std::fma(ax, ax, -hi);
+  const float c = erfc_core_f32(ax * kSqrtHalf, 0.5f * hi, 0.5f * lo);
+  const float z = x * kSqrtHalf;
+  const float pos = z <= 1.0f ? 1.0f + erf_small_f32(z) : 2.0f - c;
+  return x < 0.0f ? c : pos;
+}
+
+// exp(-x^2 / 2), the Gaussian kernel, with x^2 split exactly.
+inline float exp_neg_half_square_f32(float x) {
+  const float hi = x * x, lo = std::fma(x, x, -hi);
+  return exp_f32(-0.5f * hi) * exp_f32(-0.5f * lo);
+}
+
 template <typename C>
 inline C fast_exp(C x) {
   if constexpr (std::is_same_v<C, float>) {
@@ -63,6 +120,43 @@ inline C fast_tanh(C x) {
   } else {
     return std::tanh(x);
   }
+}
+
+template <typename C>
+inline C fast_erf(C x) {
+  if constexpr (std::is_same_v<C, float>) {
+    return erf_f32(x);
+  } else {
+    return std::erf(x);
+  }
+}
+
+template <typename C>
+inline C gelu_cdf2(C x) {
+  if constexpr (std::is_same_v<C, float>) {
+    return gelu_cdf2_f32(x);
+  } else {
+    const C z = x * C(0.70710678118654752440);
+    return x < 0 ? std::erfc(-z) : C(1) + std::erf(z);
+  }
+}
+
+template <typename C>
+inline C exp_neg_half_square(C x) {
+  if constexpr (std::is_same_v<C, float>) {
+    return exp_neg_half_square_f32(x);
+  } else {
+    return std::exp(C(-0.5) * x * x);
+  }
+}
+
+// 1 / (1 + e^-x) from e = e^-|x|, so that it neither overflows nor loses
+// the tail for very negative x.
+template <typename C>
+inline C fast_sigmoid(C x) {
+  const C e = fast_exp(-std::fabs(x));
+  const C s = C(1) / (C(1) + e);
+  return x >= C(0) ? s : e * s;
 }
 
 }  // namespace kiln::cpu

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "cpu/cpu_backend.h"
@@ -24,10 +25,17 @@ namespace kiln::cpu {
 
 namespace {
 
-// One output's share of a single-output reduction, in elements.
+// A single output's reduction is split into chunks of this many elements.
 constexpr int64_t kChunk = 1 << 15;
-// Outputs accumulated together in the row strategy.
-constexpr int64_t kRowBlock = 256;
+// Outputs accumulated together in the row strategy: wide blocks stream whole
+// rows, but there must be enough blocks to share among the threads. Each
+// output is reduced in the same order whatever the block, so the choice never
+// changes results.
+int64_t row_block(int64_t outer, int64_t inner) {
+  const int64_t want_blocks = (2 * get_num_threads() + outer - 1) / outer;
+  const int64_t b = (inner + want_blocks - 1) / want_blocks;
+  return std::clamp<int64_t>((b + 15) / 16 * 16, 64, 4096);
+}
 
 struct Plan {
   // Kept dims, outer to inner: size, input and output byte strides.
@@ -246,13 +254,13 @@ void reduce_typed(const Tensor& in, const Tensor& out) {
 
   if (p.num_out == 1 && p.num_red > kChunk) {
     const int64_t chunks = (p.num_red + kChunk - 1) / kChunk;
-    std::vector<A> partial(chunks);
+    std::unique_ptr<A[]> partial(new A[chunks]);  // not vector: threads write neighbouring bools
     parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c)
         partial[c] = reduce_range<Op, A>(src, p, c * kChunk, std::min(p.num_red, (c + 1) * kChunk));
     });
     A acc = Op::init();
-    for (const A& v : partial) acc = Op::combine(acc, v);
+    for (int64_t c = 0; c < chunks; ++c) acc = Op::combine(acc, partial[c]);
     *reinterpret_cast<O*>(dst) = store<O>(acc);
     return;
   }
@@ -260,18 +268,19 @@ void reduce_typed(const Tensor& in, const Tensor& out) {
   const bool inner_contiguous = p.r_in[nr - 1] == static_cast<int64_t>(sizeof(T)) && p.r_size[nr - 1] > 1;
   if (!inner_contiguous && nk > 0 && p.k_in[nk - 1] == static_cast<int64_t>(sizeof(T))) {
     // Row strategy: outputs along the contiguous kept dim accumulate together.
-    const int64_t inner = p.k_size[nk - 1], blocks = (inner + kRowBlock - 1) / kRowBlock;
+    const int64_t inner = p.k_size[nk - 1], outer = p.num_out / inner;
+    const int64_t block = row_block(outer, inner), blocks = (inner + block - 1) / block;
     const int64_t in_step = p.k_in[nk - 1], out_step = p.k_out[nk - 1];
     const DimVector os(p.k_size.data(), nk - 1), oin(p.k_in.data(), nk - 1), oout(p.k_out.data(), nk - 1);
-    const int64_t items = (p.num_out / inner) * blocks;
-    const int64_t grain = std::max<int64_t>(1, kParallelGrain / (p.num_red * kRowBlock));
-    parallel_for(items, grain, [&](int64_t i0, int64_t i1) {
-      A acc[kRowBlock];
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / (p.num_red * block));
+    parallel_for(outer * blocks, grain, [&](int64_t i0, int64_t i1) {
+      std::unique_ptr<A[]> acc_buf(new A[block]);  // not vector: A may be bool
+      A* acc = acc_buf.get();
       DimWalker<2> ow(os, {&oin, &oout});
       DimWalker<1> rw(p.r_size, {&p.r_in});
       for (int64_t item = i0; item < i1; ++item) {
         ow.seek(item / blocks);
-        const int64_t j0 = (item % blocks) * kRowBlock, len = std::min(kRowBlock, inner - j0);
+        const int64_t j0 = (item % blocks) * block, len = std::min(block, inner - j0);
         std::fill(acc, acc + len, Op::init());
         const char* row0 = src + ow.off[0] + j0 * in_step;
         rw.seek(0);
@@ -374,17 +383,19 @@ void arg_reduce_typed(const Tensor& in, int64_t dim, const Tensor& values, const
 
   if (step != static_cast<int64_t>(sizeof(T)) && nk > 0 && s_in[nk - 1] == static_cast<int64_t>(sizeof(T))) {
     // Row strategy: a block of neighbouring outputs scans the rows together.
-    const int64_t inner = size[nk - 1], blocks = (inner + kRowBlock - 1) / kRowBlock;
+    const int64_t inner = size[nk - 1], outer = num_out / inner;
+    const int64_t block = row_block(outer, inner), blocks = (inner + block - 1) / block;
     const DimVector os(size.data(), nk - 1), oin(s_in.data(), nk - 1);
     const DimVector oidx(s_idx.data(), nk - 1), oval(s_val.data(), nk - 1);
-    const int64_t items = (num_out / inner) * blocks;
-    parallel_for(items, std::max<int64_t>(1, kParallelGrain / (len * kRowBlock)), [&](int64_t i0, int64_t i1) {
-      C best[kRowBlock];
-      int64_t arg[kRowBlock];
+    parallel_for(outer * blocks, std::max<int64_t>(1, kParallelGrain / (len * block)), [&](int64_t i0, int64_t i1) {
+      std::unique_ptr<C[]> best_buf(new C[block]);  // not vector: C may be bool
+      std::unique_ptr<int64_t[]> arg_buf(new int64_t[block]);
+      C* best = best_buf.get();
+      int64_t* arg = arg_buf.get();
       DimWalker<3> w(os, {&oin, &oidx, &oval});
       for (int64_t item = i0; item < i1; ++item) {
         w.seek(item / blocks);
-        const int64_t j0 = (item % blocks) * kRowBlock, n = std::min(kRowBlock, inner - j0);
+        const int64_t j0 = (item % blocks) * block, n = std::min(block, inner - j0);
         const T* row = reinterpret_cast<const T*>(src + w.off[0]) + j0;
         for (int64_t j = 0; j < n; ++j) {
           best[j] = load(row[j]);
@@ -409,18 +420,31 @@ void arg_reduce_typed(const Tensor& in, int64_t dim, const Tensor& values, const
     return;
   }
 
+  const bool fast_scan = std::is_same_v<T, C> && !std::is_same_v<T, bool> && step == static_cast<int64_t>(sizeof(T));
   parallel_for(num_out, std::max<int64_t>(1, kParallelGrain / len), [&](int64_t o0, int64_t o1) {
     DimWalker<3> w(size, {&s_in, &s_idx, &s_val});
     w.seek(o0);
     for (int64_t o = o0; o < o1; ++o, w.next()) {
       const char* p = src + w.off[0];
-      C best = load(*reinterpret_cast<const T*>(p));
+      C best;
       int64_t arg = 0;
-      for (int64_t r = 1; r < len && !is_nan(best); ++r) {
-        const C v = load(*reinterpret_cast<const T*>(p + r * step));
-        if (better<C, IsMax>(v, best)) {
-          best = v;
-          arg = r;
+      if (fast_scan) {
+        // The extreme by a vectorised pass, then the first index holding it.
+        const T* x = reinterpret_cast<const T*>(p);
+        best = ExtremeOp<T, IsMax>::run(p, step, len);
+        if (is_nan(best)) {
+          while (!is_nan(x[arg])) ++arg;
+        } else {
+          while (x[arg] != best) ++arg;
+        }
+      } else {
+        best = load(*reinterpret_cast<const T*>(p));
+        for (int64_t r = 1; r < len && !is_nan(best); ++r) {
+          const C v = load(*reinterpret_cast<const T*>(p + r * step));
+          if (better<C, IsMax>(v, best)) {
+            best = v;
+            arg = r;
+          }
         }
       }
       *reinterpret_cast<int64_t*>(idx_dst + w.off[1]) = arg;

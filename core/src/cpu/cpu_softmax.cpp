@@ -3,6 +3,7 @@
 // contiguous in T == compute_t<T>, otherwise through a per-thread buffer in
 // compute_t<T> (so 16-bit floats are never rounded in the middle).
 // Max-shifted for stability; sums accumulate in double.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -15,29 +16,41 @@ namespace kiln::cpu {
 
 namespace {
 
+// Sums of exp are taken in C over blocks of this many elements (which GCC
+// vectorises) and the block sums added in double.
+constexpr int64_t kSumBlock = 512;
+
 template <typename C>
 void softmax_line(const C* x, C* y, int64_t n, bool log) {
   C m = -std::numeric_limits<C>::infinity();
-  bool nan = false;
-#pragma omp simd reduction(max : m) reduction(|| : nan)
+  int nan = 0;
+#pragma omp simd reduction(max : m) reduction(| : nan)
   for (int64_t i = 0; i < n; ++i) {
     m = x[i] > m ? x[i] : m;
-    nan = nan || x[i] != x[i];
+    nan |= x[i] != x[i];
   }
   if (nan) m = std::numeric_limits<C>::quiet_NaN();
   double sum = 0;
+  for (int64_t b = 0; b < n; b += kSumBlock) {
+    const int64_t e = std::min(n, b + kSumBlock);
+    C s = 0;
+    if (log) {
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = b; i < e; ++i) s += fast_exp(x[i] - m);
+    } else {
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = b; i < e; ++i) {
+        const C v = fast_exp(x[i] - m);
+        y[i] = v;
+        s += v;
+      }
+    }
+    sum += static_cast<double>(s);
+  }
   if (log) {
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(fast_exp(x[i] - m));
     const C shift = m + static_cast<C>(std::log(sum));
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] - shift;
   } else {
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < n; ++i) {
-      const C e = fast_exp(x[i] - m);
-      y[i] = e;
-      sum += static_cast<double>(e);
-    }
     const C scale = static_cast<C>(1.0 / sum);
     for (int64_t i = 0; i < n; ++i) y[i] *= scale;
   }
@@ -108,6 +121,72 @@ void store_line(const compute_t<T>* src, int64_t n, char* p, int64_t step) {
   for (int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p + i * step) = store<T>(src[i]);
 }
 
+// Lines along a dim that is not the innermost: kTile neighbouring lines
+// (adjacent along a contiguous dim) form a tile whose rows are contiguous in
+// memory, so loads stay sequential and the arithmetic runs across lines.
+constexpr int64_t kTile = 16;
+
+template <typename T>
+void softmax_tiles(const Lines<2>& lines, const char* src, char* dst, bool log) {
+  using C = compute_t<T>;
+  const int64_t n = lines.len, nk = static_cast<int64_t>(lines.size.size());
+  const int64_t inner = lines.size[nk - 1], blocks = (inner + kTile - 1) / kTile;
+  const DimVector os(lines.size.data(), nk - 1), oi(lines.strides[0].data(), nk - 1),
+      oo(lines.strides[1].data(), nk - 1);
+  const int64_t items = (lines.count / inner) * blocks;
+  parallel_for(items, std::max<int64_t>(1, kParallelGrain / (n * kTile)), [&](int64_t i0, int64_t i1) {
+    std::vector<C> tile(n * kTile);
+    DimWalker<2> w(os, {&oi, &oo});
+    for (int64_t item = i0; item < i1; ++item) {
+      w.seek(item / blocks);
+      const int64_t c0 = (item % blocks) * kTile, nc = std::min(kTile, inner - c0);
+      const char* x = src + w.off[0] + c0 * static_cast<int64_t>(sizeof(T));
+      char* y = dst + w.off[1] + c0 * static_cast<int64_t>(sizeof(T));
+      C m[kTile], part[kTile], shift[kTile];
+      double sum[kTile];
+      int nan[kTile];
+      for (int64_t c = 0; c < kTile; ++c) {
+        m[c] = -std::numeric_limits<C>::infinity();
+        nan[c] = 0;
+        sum[c] = 0;
+        part[c] = 0;
+      }
+      for (int64_t r = 0; r < n; ++r) {
+        const T* xr = reinterpret_cast<const T*>(x + r * lines.step[0]);
+        C* t = tile.data() + r * kTile;
+        for (int64_t c = 0; c < nc; ++c) {
+          t[c] = load(xr[c]);
+          m[c] = t[c] > m[c] ? t[c] : m[c];
+          nan[c] |= t[c] != t[c];
+        }
+      }
+      for (int64_t c = 0; c < nc; ++c)
+        if (nan[c]) m[c] = std::numeric_limits<C>::quiet_NaN();
+      for (int64_t r = 0; r < n; ++r) {
+        C* t = tile.data() + r * kTile;
+        for (int64_t c = 0; c < nc; ++c) {
+          const C e = fast_exp(t[c] - m[c]);
+          if (!log) t[c] = e;
+          part[c] += e;
+        }
+        if ((r + 1) % kSumBlock == 0 || r + 1 == n) {  // flush the partial sums into double
+          for (int64_t c = 0; c < nc; ++c) {
+            sum[c] += static_cast<double>(part[c]);
+            part[c] = 0;
+          }
+        }
+      }
+      for (int64_t c = 0; c < nc; ++c)
+        shift[c] = log ? m[c] + static_cast<C>(std::log(sum[c])) : static_cast<C>(1.0 / sum[c]);
+      for (int64_t r = 0; r < n; ++r) {
+        T* yr = reinterpret_cast<T*>(y + r * lines.step[1]);
+        const C* t = tile.data() + r * kTile;
+        for (int64_t c = 0; c < nc; ++c) yr[c] = store<T>(log ? t[c] - shift[c] : t[c] * shift[c]);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void CpuBackend::softmax(const Tensor& in, int64_t dim, bool log, const Tensor& out) {
@@ -121,6 +200,11 @@ void CpuBackend::softmax(const Tensor& in, int64_t dim, bool log, const Tensor& 
     const char* src = static_cast<const char*>(in.data_ptr());
     char* dst = static_cast<char*>(out.data_ptr());
     const bool direct = std::is_same_v<T, C> && lines.step[0] == sizeof(T) && lines.step[1] == sizeof(T);
+    const int64_t nk = static_cast<int64_t>(lines.size.size());
+    if (!direct && nk > 0 && lines.strides[0][nk - 1] == sizeof(T) && lines.strides[1][nk - 1] == sizeof(T)) {
+      softmax_tiles<T>(lines, src, dst, log);
+      return;
+    }
     lines.run([&](int64_t b, int64_t e, DimWalker<2>& w) {
       std::vector<C> buf(direct ? 0 : n);
       for (int64_t l = b; l < e; ++l, w.next()) {

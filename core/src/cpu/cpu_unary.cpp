@@ -12,13 +12,8 @@ namespace kiln::cpu {
 namespace {
 
 template <typename C>
-inline C sigmoid(C x) {
-  return C(1) / (C(1) + fast_exp(-x));
-}
-
-template <typename C>
 inline C gelu_erf(C x) {
-  return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
+  return C(0.5) * x * gelu_cdf2(x);
 }
 
 template <typename C>
@@ -110,14 +105,14 @@ bool run_float_op(UnaryOp op, const StridedLoop<2>& loop) {
       case UnaryOp::Sqrt: unary_loop<T, T>(loop, [](C x) { return std::sqrt(x); }); return true;
       case UnaryOp::Rsqrt: unary_loop<T, T>(loop, [](C x) { return C(1) / std::sqrt(x); }); return true;
       case UnaryOp::Tanh: unary_loop<T, T>(loop, [](C x) { return fast_tanh(x); }); return true;
-      case UnaryOp::Sigmoid: unary_loop<T, T>(loop, [](C x) { return sigmoid(x); }); return true;
+      case UnaryOp::Sigmoid: unary_loop<T, T>(loop, [](C x) { return fast_sigmoid(x); }); return true;
       case UnaryOp::GeluErf: unary_loop<T, T>(loop, [](C x) { return gelu_erf(x); }); return true;
       case UnaryOp::GeluTanh: unary_loop<T, T>(loop, [](C x) { return gelu_tanh(x); }); return true;
-      case UnaryOp::Silu: unary_loop<T, T>(loop, [](C x) { return x / (C(1) + fast_exp(-x)); }); return true;
+      case UnaryOp::Silu: unary_loop<T, T>(loop, [](C x) { return x * fast_sigmoid(x); }); return true;
       case UnaryOp::Sin: unary_loop<T, T>(loop, [](C x) { return std::sin(x); }); return true;
       case UnaryOp::Cos: unary_loop<T, T>(loop, [](C x) { return std::cos(x); }); return true;
       case UnaryOp::Acos: unary_loop<T, T>(loop, [](C x) { return std::acos(x); }); return true;
-      case UnaryOp::Erf: unary_loop<T, T>(loop, [](C x) { return std::erf(x); }); return true;
+      case UnaryOp::Erf: unary_loop<T, T>(loop, [](C x) { return fast_erf(x); }); return true;
       case UnaryOp::Reciprocal: unary_loop<T, T>(loop, [](C x) { return C(1) / x; }); return true;
       default: return false;
     }
