@@ -168,6 +168,11 @@ TEST(IndexingGrad, Scatter) {
   // Overwritten positions give x nothing; src[i][j] gets the weight where it landed.
   EXPECT_EQ(values(x.grad()), (std::vector<double>{0, 2, 0, 4, 0, 0}));
   EXPECT_EQ(values(src.grad()), (std::vector<double>{3, 1, 0, 5, 6, 0}));
+  // An empty index writes nothing: self gets all of the gradient, src none.
+  Tensor x0 = random_leaf({3, 2}), src0 = random_leaf({3, 2}, -1, 1, 2);
+  x0.scatter(1, longs({3, 0}, {}), src0).sum().backward();
+  EXPECT_EQ(values(x0.grad()), std::vector<double>(6, 1.0));
+  EXPECT_EQ(values(src0.grad()), std::vector<double>(6, 0.0));
   Tensor z = random_leaf({2, 3});
   Tensor w = z.scatter(0, longs({1, 2}, {1, 0}), 7.0);
   EXPECT_EQ(w.grad_fn()->name(), "ScatterBackward1");

@@ -439,9 +439,36 @@ TEST(ReductionGrad, ForwardMatchesNative) {
   // And one independent check: prod and var of a small row by hand.
   Tensor r = leaf({4}, {1.5, -2, 0.5, 3});
   EXPECT_TRUE(all_close(r.prod(), native::scalar_tensor(-4.5, kFloat64)));
-  EXPECT_TRUE(all_close(kiln::var(r), native::scalar_tensor(4.25, kFloat64), 1e-12));
+  EXPECT_TRUE(all_close(kiln::var(r), native::scalar_tensor(13.25 / 3, kFloat64), 1e-12));
   // 16-bit floats: the gradient comes back in the input's dtype.
   Tensor h = make({2, 3}, {1, 2, 3, 4, 5, 6}, kBFloat16).requires_grad_(true);
   kiln::logsumexp(h, {1}).sum().backward();
   EXPECT_EQ(h.grad().dtype(), kBFloat16);
+}
+
+TEST(ReductionGrad, EmptyInputs) {
+  // Reductions of empty tensors still backpropagate an (empty) gradient of the input's shape.
+  auto check = [](const std::function<Tensor(const Tensor&)>& fn, IntArrayRef sizes) {
+    Tensor x = native::zeros(sizes, kFloat64).requires_grad_(true);
+    Tensor y = fn(x);
+    ASSERT_TRUE(y.requires_grad());
+    y.sum().backward();
+    ASSERT_TRUE(x.grad().defined());
+    EXPECT_TRUE(x.grad().sizes().equals(sizes));
+  };
+  check([](const Tensor& t) { return t.sum(); }, {0, 3});
+  check([](const Tensor& t) { return t.mean({0}); }, {0, 3});
+  check([](const Tensor& t) { return t.prod(); }, {0, 3});
+  check([](const Tensor& t) { return t.prod(1); }, {2, 0});
+  check([](const Tensor& t) { return t.amax({1}); }, {0, 3});
+  check([](const Tensor& t) { return std::get<0>(t.max(1)); }, {0, 3});
+  check([](const Tensor& t) { return kiln::var(t, {0}, true); }, {0, 3});
+  check([](const Tensor& t) { return kiln::norm(t, 2, {1}); }, {2, 0});
+  check([](const Tensor& t) { return kiln::logsumexp(t, {1}); }, {2, 0});
+  // Values as torch: prod over an empty dim is 1, logsumexp -inf, norm 0.
+  Tensor e = native::zeros({2, 0}, kFloat64).requires_grad_(true);
+  EXPECT_TRUE(all_close(e.prod(1), native::ones({2}, kFloat64)));
+  EXPECT_TRUE(all_close(kiln::logsumexp(e, {1}), native::full({2}, -kInf, kFloat64)));
+  EXPECT_TRUE(all_close(kiln::norm(e, 2, {1}), native::zeros({2}, kFloat64)));
+  EXPECT_KILN_ERROR(kiln::amax(e, {1}), "amax");
 }

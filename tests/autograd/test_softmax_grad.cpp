@@ -190,3 +190,13 @@ TEST(SoftmaxGrad, DtypeAndLowPrecision) {
     EXPECT_TRUE(all_close(xl.grad(), xr.grad(), tol, tol));
   }
 }
+
+TEST(SoftmaxGrad, EmptyInput) {
+  for (bool log : {false, true}) {
+    Tensor x = native::zeros({0, 3}, kFloat64).requires_grad_(true);
+    Tensor y = log ? x.log_softmax(1) : x.softmax(0);
+    EXPECT_TRUE(y.sizes().equals({0, 3}));
+    y.sum().backward();
+    EXPECT_TRUE(x.grad().sizes().equals({0, 3}));
+  }
+}

@@ -192,6 +192,10 @@ TEST(Unary, IntegerInputs) {
   EXPECT_EQ(values(sq), (std::vector<double>{1, 0}));
   // uint8 negation wraps.
   EXPECT_EQ(values(native::unary(UnaryOp::Neg, make({2}, {1, 0}, kUInt8))), (std::vector<double>{255, 0}));
+  // The kernels themselves refuse float ops on integers (the native layer promotes first).
+  Tensor ii = make({2}, {1, 2}, kInt64);
+  EXPECT_KILN_ERROR(backend_of(ii).unary(UnaryOp::Exp, ii, ii), "int64");
+  EXPECT_KILN_ERROR(backend_of(ii).binary(BinaryOp::Div, ii, ii, ii), "int64");
   Tensor i64 = make({1}, {0}, kInt64);
   native::fill_(i64, std::numeric_limits<int64_t>::min());
   EXPECT_EQ(native::unary(UnaryOp::Neg, i64).item<int64_t>(), std::numeric_limits<int64_t>::min());

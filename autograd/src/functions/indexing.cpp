@@ -197,7 +197,9 @@ Tensor pad(const Tensor& t, IntArrayRef pad, const Scalar& value) {
 
 Tensor flip(const Tensor& t, IntArrayRef dims) {
   return record("FlipBackward0", native::flip(t, dims), {t}, {},
-                [dims = dims.dims()](FunctionNode&, const Tensor& g) -> variable_list { return {kiln::flip(g, dims)}; });
+                [dims = dims.dims()](FunctionNode&, const Tensor& g) -> variable_list {
+                  return {kiln::flip(g, dims)};
+                });
 }
 
 // Output dim i is repeats[i] copies of input dim s_i: viewed as

@@ -75,7 +75,8 @@ variable_list matmul_backward(FunctionNode& c, const Tensor& g) {
 }  // namespace
 
 Tensor mm(const Tensor& a, const Tensor& b) {
-  return record("MmBackward0", native::mm(a, b), {a, b}, {if_needed(a, b.requires_grad()), if_needed(b, a.requires_grad())},
+  return record("MmBackward0", native::mm(a, b), {a, b},
+                {if_needed(a, b.requires_grad()), if_needed(b, a.requires_grad())},
                 [](FunctionNode& c, const Tensor& g) -> variable_list {
                   return {c.needs(0) ? kiln::mm(g, kiln::t(c.saved(1))) : Tensor(),
                           c.needs(1) ? kiln::mm(kiln::t(c.saved(0)), g) : Tensor()};
@@ -83,7 +84,8 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
-  return record("BmmBackward0", native::bmm(a, b), {a, b}, {if_needed(a, b.requires_grad()), if_needed(b, a.requires_grad())},
+  return record("BmmBackward0", native::bmm(a, b), {a, b},
+                {if_needed(a, b.requires_grad()), if_needed(b, a.requires_grad())},
                 [](FunctionNode& c, const Tensor& g) -> variable_list {
                   return {c.needs(0) ? kiln::bmm(g, mT(c.saved(1))) : Tensor(),
                           c.needs(1) ? kiln::bmm(mT(c.saved(0)), g) : Tensor()};

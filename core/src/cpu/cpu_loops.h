@@ -4,6 +4,8 @@
 // operands contiguous, and one input broadcast (byte stride 0) with the rest
 // contiguous. Those are the runs that vectorise; anything else walks strides.
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <type_traits>
 
 #include "cpu/strided_loop.h"
@@ -11,15 +13,32 @@
 
 namespace kiln::cpu {
 
+// With F16C, half <-> float is one instruction instead of Half's portable
+// bit manipulation (same results: round to nearest even, subnormals kept).
+#if defined(__F16C__) && defined(__FLT16_MAX__)
+#define KILN_HARDWARE_HALF 1
+#endif
+
 template <typename T>
 inline compute_t<T> load(T v) {
+#ifdef KILN_HARDWARE_HALF
+  if constexpr (std::is_same_v<T, Half>) return static_cast<float>(std::bit_cast<_Float16>(v.x));
+#endif
   return static_cast<compute_t<T>>(v);
 }
 
 // Converts a computed value to the stored type (16-bit floats round from float).
 template <typename T, typename V>
 inline T store(V v) {
-  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+  if constexpr (std::is_same_v<T, Half>) {
+#ifdef KILN_HARDWARE_HALF
+    Half h;
+    h.x = std::bit_cast<uint16_t>(static_cast<_Float16>(static_cast<float>(v)));
+    return h;
+#else
+    return Half(static_cast<float>(v));
+#endif
+  } else if constexpr (std::is_same_v<T, BFloat16>) {
     return T(static_cast<float>(v));
   } else {
     return static_cast<T>(v);

@@ -1,8 +1,10 @@
-// softmax / log_softmax along one dim, and their backward. Every line along
-// the dim is processed on its own: in place on the tensors when the line is
-// contiguous in T == compute_t<T>, otherwise through a per-thread buffer in
-// compute_t<T> (so 16-bit floats are never rounded in the middle).
-// Max-shifted for stability; sums accumulate in double.
+// softmax / log_softmax along one dim, and their backward. Each line along
+// the dim is max-shifted for stability, with sums gathered in double. Three
+// layouts: lines contiguous in T == compute_t<T> are processed where they
+// lie; lines along an outer dim are processed kTile at a time across a
+// contiguous neighbouring dim (sequential loads, vector math across lines);
+// anything else goes through a per-thread buffer in compute_t<T>, so 16-bit
+// floats are rounded once, at the end.
 #include <algorithm>
 #include <cmath>
 #include <limits>
