@@ -5,14 +5,8 @@
 namespace kiln {
 
 namespace {
-// TensorOptions::requires_grad() is ambiguous between the getter and the
-// setter (whose argument defaults to true); name the getter explicitly.
-bool wants_grad(const TensorOptions& options) {
-  bool (TensorOptions::*getter)() const = &TensorOptions::requires_grad;
-  return (options.*getter)();
-}
 Tensor finish(Tensor t, const TensorOptions& options) {
-  if (wants_grad(options)) t.requires_grad_(true);
+  if (options.requires_grad()) t.requires_grad_(true);
   return t;
 }
 // t's dtype and device, overridden by whatever `options` sets.
@@ -20,7 +14,7 @@ TensorOptions like(const Tensor& t, const TensorOptions& options) {
   TensorOptions o = t.options();
   if (options.has_dtype()) o = o.dtype(options.dtype());
   if (options.has_device()) o = o.device(options.device());
-  return o.requires_grad(wants_grad(options));
+  return o.requires_grad(options.requires_grad());
 }
 }  // namespace
 

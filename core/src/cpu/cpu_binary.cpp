@@ -59,21 +59,21 @@ struct PowScalarExponent {
     const T* x = reinterpret_cast<const T*>(p[1]);
     const C e = load(*reinterpret_cast<const T*>(p[2]));
     if (e == C(2)) {
-      map_contiguous(o, x, n, [](C v) { return v * v; });
+      map1(o, x, n, [](C v) { return v * v; });
     } else if (e == C(1)) {
-      map_contiguous(o, x, n, [](C v) { return v; });
+      map1(o, x, n, [](C v) { return v; });
     } else if (e == C(0.5)) {
-      map_contiguous(o, x, n, [](C v) { return std::sqrt(v); });
+      map1(o, x, n, [](C v) { return std::sqrt(v); });
     } else if (e == C(3)) {
-      map_contiguous(o, x, n, [](C v) { return v * v * v; });
+      map1(o, x, n, [](C v) { return v * v * v; });
     } else if (e == C(-1)) {
-      map_contiguous(o, x, n, [](C v) { return C(1) / v; });
+      map1(o, x, n, [](C v) { return C(1) / v; });
     } else if (e == C(-2)) {
-      map_contiguous(o, x, n, [](C v) { return C(1) / (v * v); });
+      map1(o, x, n, [](C v) { return C(1) / (v * v); });
     } else if (e == C(-0.5)) {
-      map_contiguous(o, x, n, [](C v) { return C(1) / std::sqrt(v); });
+      map1(o, x, n, [](C v) { return C(1) / std::sqrt(v); });
     } else {
-      map_contiguous(o, x, n, [e](C v) { return std::pow(v, e); });
+      map1(o, x, n, [e](C v) { return std::pow(v, e); });
     }
     return true;
   }
@@ -187,11 +187,7 @@ bool run_backward(BinaryOp op, const StridedLoop<3>& loop) {
           binary_loop<T, T>(loop, [](C g, C y) { return g * (C(1) - y * y); });
           return true;
         case BinaryOp::GeluErfBackward:  // Phi(x) + x phi(x)
-          binary_loop<T, T>(loop, [](C g, C x) {
-            const C cdf = C(0.5) * gelu_cdf2(x);
-            const C pdf = exp_neg_half_square(x) * C(0.39894228040143267794);  // 1/sqrt(2 pi)
-            return g * (cdf + x * pdf);
-          });
+          binary_loop<T, T>(loop, [](C g, C x) { return g * gelu_erf_grad(x); });
           return true;
         case BinaryOp::GeluTanhBackward:
           binary_loop<T, T>(loop, [](C g, C x) {

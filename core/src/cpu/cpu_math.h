@@ -11,9 +11,13 @@
 
 namespace kiln::cpu {
 
+// Forced: these must inline into the kernels' loops to vectorise, and GCC's
+// size heuristics otherwise give up on the larger callers (the GELU backward).
+#define KILN_MATH_INLINE inline __attribute__((always_inline))
+
 // exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln 2 / 2, exp(r) by a
 // degree-7 polynomial (Cephes' coefficients).
-inline float exp_f32(float x) {
+KILN_MATH_INLINE float exp_f32(float x) {
   const float xc = std::min(std::max(x, -104.0f), 89.0f);  // exp is 0 / inf beyond; NaN passes through
   const float shifter = 12582912.0f;                       // 1.5 * 2^23: adding it rounds to an integer
   const float n = (xc * 1.44269504088896341f + shifter) - shifter;
@@ -34,7 +38,7 @@ inline float exp_f32(float x) {
 
 // tanh: an odd polynomial near 0 (where 1 - 2/(e^2x + 1) would cancel), the
 // exp form elsewhere.
-inline float tanh_f32(float x) {
+KILN_MATH_INLINE float tanh_f32(float x) {
   const float ax = std::fabs(x);
   const float z = x * x;
   float p = -5.70498872745e-3f;
@@ -50,7 +54,7 @@ inline float tanh_f32(float x) {
 // erfc(z) for 0 <= z <= 15, given z^2 = zz_hi + zz_lo exactly: Numerical
 // Recipes' Chebyshev fit (relative error 1.2e-7), with exp(-z^2) taken in
 // two parts so that rounding z^2 never costs the ~z^2 ulp it otherwise would.
-inline float erfc_core_f32(float z, float zz_hi, float zz_lo) {
+KILN_MATH_INLINE float erfc_core_f32(float z, float zz_hi, float zz_lo) {
   const float t = 1.0f / (1.0f + 0.5f * z);
   float p = 0.17087277f;
   p = p * t - 0.82215223f;
@@ -66,7 +70,7 @@ inline float erfc_core_f32(float z, float zz_hi, float zz_lo) {
 }
 
 // erf(x) for |x| <= 1: Cephes' odd polynomial.
-inline float erf_small_f32(float x) {
+KILN_MATH_INLINE float erf_small_f32(float x) {
   const float z = x * x;
   float p = 7.853861353153693e-5f;
   p = p * z - 8.010193625184903e-4f;
@@ -78,7 +82,7 @@ inline float erf_small_f32(float x) {
   return x * p;
 }
 
-inline float erf_f32(float x) {
+KILN_MATH_INLINE float erf_f32(float x) {
   const float ax = std::min(std::fabs(x), 15.0f);  // erf is +-1 in float beyond; NaN passes through
   const float hi = ax * ax, lo = std::fma(ax, ax, -hi);
   const float big = std::copysign(1.0f - erfc_core_f32(ax, hi, lo), x);
@@ -89,7 +93,7 @@ constexpr float kSqrtHalf = 0.70710678118654752440f;
 
 // 1 + erf(x / sqrt 2), GELU's cdf doubled: erfc(-x / sqrt 2) for negative x
 // (no cancellation), with (x / sqrt 2)^2 = x^2 / 2 split exactly from x.
-inline float gelu_cdf2_f32(float x) {
+KILN_MATH_INLINE float gelu_cdf2_f32(float x) {
   const float ax = std::min(std::fabs(x), 21.0f);
   const float hi = ax * ax, lo = std::fma(ax, ax, -hi);
   const float c = erfc_core_f32(ax * kSqrtHalf, 0.5f * hi, 0.5f * lo);
@@ -99,13 +103,13 @@ inline float gelu_cdf2_f32(float x) {
 }
 
 // exp(-x^2 / 2), the Gaussian kernel, with x^2 split exactly.
-inline float exp_neg_half_square_f32(float x) {
+KILN_MATH_INLINE float exp_neg_half_square_f32(float x) {
   const float hi = x * x, lo = std::fma(x, x, -hi);
   return exp_f32(-0.5f * hi) * exp_f32(-0.5f * lo);
 }
 
 template <typename C>
-inline C fast_exp(C x) {
+KILN_MATH_INLINE C fast_exp(C x) {
   if constexpr (std::is_same_v<C, float>) {
     return exp_f32(x);
   } else {
@@ -114,7 +118,7 @@ inline C fast_exp(C x) {
 }
 
 template <typename C>
-inline C fast_tanh(C x) {
+KILN_MATH_INLINE C fast_tanh(C x) {
   if constexpr (std::is_same_v<C, float>) {
     return tanh_f32(x);
   } else {
@@ -123,7 +127,7 @@ inline C fast_tanh(C x) {
 }
 
 template <typename C>
-inline C fast_erf(C x) {
+KILN_MATH_INLINE C fast_erf(C x) {
   if constexpr (std::is_same_v<C, float>) {
     return erf_f32(x);
   } else {
@@ -132,7 +136,7 @@ inline C fast_erf(C x) {
 }
 
 template <typename C>
-inline C gelu_cdf2(C x) {
+KILN_MATH_INLINE C gelu_cdf2(C x) {
   if constexpr (std::is_same_v<C, float>) {
     return gelu_cdf2_f32(x);
   } else {
@@ -142,7 +146,7 @@ inline C gelu_cdf2(C x) {
 }
 
 template <typename C>
-inline C exp_neg_half_square(C x) {
+KILN_MATH_INLINE C exp_neg_half_square(C x) {
   if constexpr (std::is_same_v<C, float>) {
     return exp_neg_half_square_f32(x);
   } else {
@@ -150,10 +154,16 @@ inline C exp_neg_half_square(C x) {
   }
 }
 
+// d/dx [x Phi(x)] = Phi(x) + x phi(x): the GELU (erf form) derivative.
+template <typename C>
+KILN_MATH_INLINE C gelu_erf_grad(C x) {
+  return C(0.5) * gelu_cdf2(x) + x * exp_neg_half_square(x) * C(0.39894228040143267794);  // 1/sqrt(2 pi)
+}
+
 // 1 / (1 + e^-x) from e = e^-|x|, so that it neither overflows nor loses
 // the tail for very negative x.
 template <typename C>
-inline C fast_sigmoid(C x) {
+KILN_MATH_INLINE C fast_sigmoid(C x) {
   const C e = fast_exp(-std::fabs(x));
   const C s = C(1) / (C(1) + e);
   return x >= C(0) ? s : e * s;

@@ -98,12 +98,29 @@ Plan make_plan(const Tensor& in, const Tensor& out) {
 
 // ---- the ops: identity, combine, a strided run, a row update ----
 
+// A contiguous run of Half reduced by converting blocks to float and handing
+// them to FloatOp (the same op on compute_t), whose loops vectorise.
+template <typename FloatOp, typename A, typename Combine>
+A staged(const char* p, int64_t n, A acc, Combine combine) {
+  const Half* x = reinterpret_cast<const Half*>(p);
+  float buf[kStage];
+  for (int64_t b = 0; b < n; b += kStage) {
+    const int64_t m = std::min(kStage, n - b);
+    load_block(x + b, buf, m);
+    acc = combine(acc, FloatOp::run(reinterpret_cast<const char*>(buf), sizeof(float), m));
+  }
+  return acc;
+}
+
 template <typename T, typename A>
 struct SumOp {
   static A init() { return A(0); }
   static A combine(A a, A b) { return a + b; }
   static A run(const char* p, int64_t s, int64_t n) {
     A acc = 0;
+    if constexpr (kStaged<T>) {
+      if (s == sizeof(T)) return staged<SumOp<compute_t<T>, A>>(p, n, acc, combine);
+    }
     if (s == sizeof(T)) {
       const T* x = reinterpret_cast<const T*>(p);
 #pragma omp simd reduction(+ : acc)
@@ -164,6 +181,9 @@ struct ExtremeOp {
   static A combine(A a, A b) { return is_nan(a) ? a : is_nan(b) ? b : pick(a, b); }
   static A run(const char* p, int64_t s, int64_t n) {
     A m = init();
+    if constexpr (kStaged<T>) {
+      if (s == sizeof(T)) return staged<ExtremeOp<A, IsMax>>(p, n, m, combine);
+    }
     if (s == sizeof(T)) {
       const T* x = reinterpret_cast<const T*>(p);
       if constexpr (std::is_floating_point_v<A> && std::is_same_v<T, A>) {
