@@ -3,8 +3,8 @@
 
 Prints tab-separated rows `section  case  torch  value` that
 `kiln_bench --torch FILE` reads, so the two programs' case names must match.
-Timing mirrors kiln_bench: the median over samples, each sample timing a
-batch of calls. Run through bench/run.sh, which sets equal thread counts.
+Timing mirrors kiln_bench: the best sample for matmul and bandwidth, the
+median for per-op overhead, each sample timing a batch of calls. Run through bench/run.sh, which sets equal thread counts.
 """
 import argparse
 import statistics
@@ -14,7 +14,8 @@ import time
 import torch
 
 
-def median_time(f, min_seconds, min_samples=5, batch=1, max_samples=2000):
+def time_per_call(f, best, min_seconds, min_samples=5, batch=1, max_samples=2000):
+    """Seconds per call: the best sample if `best`, else the median (as kiln_bench)."""
     for _ in range(max(1, batch // 4)):
         f()
     samples, total = [], 0.0
@@ -25,7 +26,7 @@ def median_time(f, min_seconds, min_samples=5, batch=1, max_samples=2000):
         s = time.perf_counter() - t0
         samples.append(s / batch)
         total += s
-    return statistics.median_high(samples)
+    return min(samples) if best else statistics.median_high(samples)
 
 
 def row(section, case, value):
@@ -41,7 +42,7 @@ def bench_matmul(quick):
         flops = 2.0 * n ** 3
         with torch.no_grad():
             for name, lhs, rhs in (("A*B", a, b), ("At*B", a.t(), b), ("A*Bt", a, b.t())):
-                t = median_time(lambda: torch.mm(lhs, rhs), min_s)
+                t = time_per_call(lambda: torch.mm(lhs, rhs), True, min_s)
                 row("matmul", f"n={n} {name}", flops / t * 1e-9)
 
 
@@ -60,7 +61,7 @@ def bench_bandwidth(quick):
             ("gelu", 8, lambda: gelu(a)),
             ("sum", 4, lambda: torch.sum(a)),
         ):
-            t = median_time(f, min_s)
+            t = time_per_call(f, True, min_s)
             row("bandwidth", name, bytes_per_elem * n / t * 1e-9)
 
 
@@ -69,7 +70,7 @@ def bench_overhead(quick):
     batch = 100
 
     def measure(case, f):
-        row("overhead", case, median_time(f, min_s, 21, batch) * 1e6)
+        row("overhead", case, time_per_call(f, False, min_s, 21, batch) * 1e6)
 
     for numel in (1, 16):
         shape = f"[{numel}]"
