@@ -93,11 +93,19 @@ inline void store_block(const R* y, Out* o, int64_t m) {
 
 // The contiguous maps are flattened: f and everything it calls is inlined
 // into the loop, which can then vectorise whatever f's size.
+// With AVX-512 GCC still vectorises 256 bits wide unless told otherwise; the
+// compute-heavy maps (erf, exp, GELU) run ~1.8x faster on full-width
+// vectors, and the memory-bound ones are indifferent. The preference only
+// holds in a function compiled on its own, hence noinline (one call per run).
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#define KILN_FLATTEN __attribute__((flatten, noinline, target("prefer-vector-width=512")))
+#else
 #define KILN_FLATTEN __attribute__((flatten))
+#endif
 
 // o[i] = f(x[i]) over contiguous elements.
 template <typename In, typename Out, typename F>
-KILN_FLATTEN inline void map1(Out* o, const In* x, int64_t n, const F& f) {
+KILN_FLATTEN void map1(Out* o, const In* x, int64_t n, const F& f) {
   if constexpr (kStaged<In> || kStaged<Out>) {
     using CI = compute_t<In>;
     using R = std::decay_t<decltype(f(CI()))>;
@@ -117,7 +125,7 @@ KILN_FLATTEN inline void map1(Out* o, const In* x, int64_t n, const F& f) {
 // o[i] = f(a[i], b[i]) over contiguous elements; an operand marked constant
 // is one value for the whole run.
 template <typename T, typename Out, bool AConst, bool BConst, typename F>
-KILN_FLATTEN inline void map2(Out* o, const T* a, const T* b, int64_t n, const F& f) {
+KILN_FLATTEN void map2(Out* o, const T* a, const T* b, int64_t n, const F& f) {
   using C = compute_t<T>;
   const C av = load(*a), bv = load(*b);
   if constexpr (kStaged<T> || kStaged<Out>) {

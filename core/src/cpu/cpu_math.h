@@ -51,34 +51,72 @@ KILN_MATH_INLINE float tanh_f32(float x) {
   return ax < 0.625f ? small : big;
 }
 
+// a * b + c, fused where the hardware has FMA (one rounding, one
+// instruction); the error bounds below hold either way.
+KILN_MATH_INLINE float madd(float a, float b, float c) {
+#ifdef __FMA__
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// exp(x + xl) for a tiny correction xl (|xl| <= ~1e-5 |x|), folded into the
+// argument reduction so that it is never lost to rounding x + xl. Same
+// scheme as exp_f32 with fused steps; used where the argument carries a
+// rounding error of its own that must not be amplified (erfc's -z^2).
+KILN_MATH_INLINE float exp_sum_f32(float x, float xl) {
+  const float xc = std::min(std::max(x, -104.0f), 89.0f);
+  const float shifter = 12582912.0f;
+  const float n = madd(xc, 1.44269504088896341f, shifter) - shifter;
+  float r = madd(n, -0.693359375f, xc);  // exact: n has few bits, 0.693359375 has 9
+  r = madd(n, 2.12194440e-4f, r) + xl;
+  float p = 1.9875691500e-4f;
+  p = madd(p, r, 1.3981999507e-3f);
+  p = madd(p, r, 8.3334519073e-3f);
+  p = madd(p, r, 4.1665795894e-2f);
+  p = madd(p, r, 1.6666665459e-1f);
+  p = madd(p, r, 5.0000001201e-1f);
+  p = madd(p * r, r, r) + 1.0f;
+  const auto ni = static_cast<int32_t>(n);
+  const int32_t n1 = ni >> 1, n2 = ni - n1;
+  return p * std::bit_cast<float>((n1 + 127) << 23) * std::bit_cast<float>((n2 + 127) << 23);
+}
+
 // erfc(z) for 0 <= z <= 15, given z^2 = zz_hi + zz_lo exactly: Numerical
-// Recipes' Chebyshev fit (relative error 1.2e-7), with exp(-z^2) taken in
-// two parts so that rounding z^2 never costs the ~z^2 ulp it otherwise would.
+// Recipes' Chebyshev fit erfc(z) = t exp(p(t) - z^2), t = 1 / (1 + z/2)
+// (relative error 1.2e-7). p - z^2 is formed as an exact two-term sum whose
+// small part rides into exp's reduction: rounding it (~z^2 ulp) would
+// otherwise cost up to 1e-5 relative, and a second exp costs twice as much.
 KILN_MATH_INLINE float erfc_core_f32(float z, float zz_hi, float zz_lo) {
-  const float t = 1.0f / (1.0f + 0.5f * z);
+  const float t = 1.0f / madd(0.5f, z, 1.0f);
   float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  return t * exp_f32(-zz_hi) * exp_f32(p - zz_lo);
+  p = madd(p, t, -0.82215223f);
+  p = madd(p, t, 1.48851587f);
+  p = madd(p, t, -1.13520398f);
+  p = madd(p, t, 0.27886807f);
+  p = madd(p, t, -0.18628806f);
+  p = madd(p, t, 0.09678418f);
+  p = madd(p, t, 0.37409196f);
+  p = madd(p, t, 1.00002368f);
+  p = madd(p, t, -1.26551223f);
+  // Knuth's two-sum: s + e == p - zz_hi exactly, whatever their magnitudes.
+  const float s = p - zz_hi;
+  const float pb = s - p;
+  const float e = (p - (s - pb)) + (-zz_hi - pb);
+  return t * exp_sum_f32(s, e - zz_lo);
 }
 
 // erf(x) for |x| <= 1: Cephes' odd polynomial.
 KILN_MATH_INLINE float erf_small_f32(float x) {
   const float z = x * x;
   float p = 7.853861353153693e-5f;
-  p = p * z - 8.010193625184903e-4f;
-  p = p * z + 5.188327685732524e-3f;
-  p = p * z - 2.685381193529856e-2f;
-  p = p * z + 1.128358514861418e-1f;
-  p = p * z - 3.761262582423300e-1f;
-  p = p * z + 1.128379165726710e0f;
+  p = madd(p, z, -8.010193625184903e-4f);
+  p = madd(p, z, 5.188327685732524e-3f);
+  p = madd(p, z, -2.685381193529856e-2f);
+  p = madd(p, z, 1.128358514861418e-1f);
+  p = madd(p, z, -3.761262582423300e-1f);
+  p = madd(p, z, 1.128379165726710e0f);
   return x * p;
 }
 
@@ -91,21 +129,23 @@ KILN_MATH_INLINE float erf_f32(float x) {
 
 constexpr float kSqrtHalf = 0.70710678118654752440f;
 
-// 1 + erf(x / sqrt 2), GELU's cdf doubled: erfc(-x / sqrt 2) for negative x
-// (no cancellation), with (x / sqrt 2)^2 = x^2 / 2 split exactly from x.
+// 1 + erf(x / sqrt 2), GELU's cdf doubled, from c = erfc(|x| / sqrt 2):
+// c for negative x (no cancellation), 2 - c for positive x (c <= 1 there, so
+// its error stays absolute-small), with (x / sqrt 2)^2 = x^2 / 2 split
+// exactly from x. One formula over the whole range keeps it branch-free.
 KILN_MATH_INLINE float gelu_cdf2_f32(float x) {
   const float ax = std::min(std::fabs(x), 21.0f);
   const float hi = ax * ax, lo = std::fma(ax, ax, -hi);
   const float c = erfc_core_f32(ax * kSqrtHalf, 0.5f * hi, 0.5f * lo);
   const float z = x * kSqrtHalf;
-  const float pos = z <= 1.0f ? 1.0f + erf_small_f32(z) : 2.0f - c;
-  return x < 0.0f ? c : pos;
+  const float big = x < 0.0f ? c : 2.0f - c;
+  return z >= -0.5f && z <= 1.0f ? 1.0f + erf_small_f32(z) : big;
 }
 
 // exp(-x^2 / 2), the Gaussian kernel, with x^2 split exactly.
 KILN_MATH_INLINE float exp_neg_half_square_f32(float x) {
   const float hi = x * x, lo = std::fma(x, x, -hi);
-  return exp_f32(-0.5f * hi) * exp_f32(-0.5f * lo);
+  return exp_sum_f32(-0.5f * hi, -0.5f * lo);
 }
 
 template <typename C>
