@@ -27,7 +27,7 @@ Device::Device(const std::string& spec) : type_(kCPU), index_(-1) {
 
 std::string Device::str() const {
   std::string s = type_ == kCPU ? "cpu" : "cuda";
-  if (index_ >= 0) s += ":" + std::to_string(index_);
+  if (index_ >= 0) s.append(":").append(std::to_string(index_));
   return s;
 }
 

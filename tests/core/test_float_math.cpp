@@ -94,6 +94,39 @@ TEST(FloatMath, Float32TranscendentalsAccurateOverTheWholeRange) {
   }
 }
 
+TEST(FloatMath, Float32GeluBackwardAccurateOverTheWholeRange) {
+  // Phi(x) + x phi(x), with grads of both signs. Near x = -0.75 the two terms
+  // cancel, so the error is measured against the larger term (what float
+  // inputs to the sum could give at best); the tail below x = -13 is
+  // subnormal, as for the forward.
+  std::vector<double> xs, gs;
+  for (int i = 0; i <= 20000; ++i) {
+    xs.push_back(-104 + 193.0 * i / 20000);
+    gs.push_back(i % 3 == 0 ? -1.5 : 1.0);
+  }
+  for (double v : {0.0, -0.0, 1e-30, -1e-30, 0.7071, -0.7071, 1.4142, -1.4142, -0.7517916, -13.3, -14.1}) {
+    xs.push_back(v);
+    gs.push_back(1.0);
+  }
+  xs.push_back(kNaN);
+  gs.push_back(1.0);
+  const int64_t n = static_cast<int64_t>(xs.size());
+  Tensor x = make({n}, xs, kFloat32), g = make({n}, gs, kFloat32);
+  const auto xv = values(x), gv = values(g);
+  const auto d = values(native::binary(BinaryOp::GeluErfBackward, g, x));
+  const double flt_min = std::numeric_limits<float>::min(), denorm = std::numeric_limits<float>::denorm_min();
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = xv[i];
+    if (std::isnan(v)) {
+      EXPECT_TRUE(std::isnan(d[i]));
+      continue;
+    }
+    const double cdf = 0.5 * std::erfc(-v / std::sqrt(2.0)), pdf_term = v * std::exp(-v * v / 2) / std::sqrt(2 * M_PI);
+    const double scale = std::fabs(gv[i]) * std::max(cdf, std::fabs(pdf_term));
+    EXPECT_NEAR(d[i], gv[i] * (cdf + pdf_term), 6e-7 * scale + (scale < flt_min ? 64 * denorm : 0)) << v;
+  }
+}
+
 TEST(FloatMath, LongHalfRunsAcrossConversionBlocks) {
   // 16-bit runs longer than the kernels' conversion blocks, with a ragged tail.
   const int64_t n = 1000;

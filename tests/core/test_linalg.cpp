@@ -116,7 +116,9 @@ TEST(Linalg, BmmKernelWritesStridedOutWithBetaAlpha) {
     for (int64_t p = 0; p < 3; ++p)
       for (int64_t i = 0; i < 8; ++i)
         for (int64_t j = 0; j < 12; ++j)
-          if (i % 2 || j % 2) EXPECT_EQ(vb[p * 96 + i * 12 + j], 0.0);
+          if (i % 2 || j % 2) {
+            EXPECT_EQ(vb[p * 96 + i * 12 + j], 0.0);
+          }
   }
 }
 

@@ -238,6 +238,40 @@ TEST(Reduce, LargeSumIsAccurateAndThreadCountIndependent) {
   EXPECT_TRUE(all_close(native::sum(native::transpose(x2, 0, 1), {1}), ref_reduce(x2, {0}, false, g_sum), 1e-6));
 }
 
+TEST(Reduce, FloatSumRunsAndRowBatchesWithRaggedEnds) {
+  // Contiguous float runs shorter and longer than the kernel's lanes and
+  // blocks, with ragged tails; rows reduced in batches with leftover rows.
+  for (int64_t n : {1, 63, 64, 65, 255, 256, 1000, 4099, 70001}) {
+    Tensor x = make({n}, seq(n, -1, 3, 40 + static_cast<uint32_t>(n % 97)), kFloat32);
+    double exact = 0, mag = 0;
+    for (double e : values(x)) {
+      exact += e;
+      mag += std::fabs(e);
+    }
+    EXPECT_NEAR(native::sum(x).item<double>(), exact, 1e-6 * mag) << n;
+    EXPECT_NEAR(native::sum(x, {}, false, kFloat64).item<double>(), exact, 1e-6 * mag) << n;
+  }
+  for (DType d : {kFloat32, kFloat64}) {
+    Tensor x = make({19, 300}, seq(5700, -1, 2, 41), d);
+    const double tol = d == kFloat32 ? 1e-6 : 1e-12;
+    EXPECT_TRUE(all_close(native::sum(x, {0}), ref_reduce(x, {0}, false, g_sum), tol, tol * 19 * 2));
+    EXPECT_TRUE(all_close(native::sum(x, {1}), ref_reduce(x, {1}, false, g_sum), tol, tol * 300 * 2));
+  }
+}
+
+TEST(Reduce, FloatSumDoesNotDependOnAlignment) {
+  // The same values summed from a view at an odd offset and from a fresh
+  // contiguous copy give the same bits: the order of additions is fixed by
+  // the index, not by where vectors happen to start.
+  const int64_t n = 100003;
+  Tensor base = make({n + 1}, seq(n + 1, -1, 1, 42), kFloat32);
+  Tensor view = native::slice(base, 0, 1, n + 1);
+  Tensor copy = native::contiguous(native::add(view, 0.0));
+  EXPECT_EQ(native::sum(view).item<double>(), native::sum(copy).item<double>());
+  Tensor rows = native::slice(native::reshape(base, {1, n + 1}), 1, 1, n + 1);
+  EXPECT_EQ(native::sum(rows, {1}).item<double>(), native::sum(copy).item<double>());
+}
+
 TEST(Reduce, WideRowsUseEveryBlock) {
   // More kept columns than one accumulation block, reduced over rows.
   Tensor x = make({7, 600}, seq(4200, -1, 1, 12));

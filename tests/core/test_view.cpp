@@ -195,7 +195,9 @@ TEST(View, ToEveryDtypePair) {
     for (DType to : all) {
       Tensor r = native::to(src, to);
       EXPECT_EQ(r.dtype(), to);
-      if (from == to) EXPECT_TRUE(r.is_same(src));
+      if (from == to) {
+        EXPECT_TRUE(r.is_same(src));
+      }
       auto v = values(r);
       for (size_t i = 0; i < vs.size(); ++i) {
         const double e = to == kBool ? (vs[i] != 0 ? 1.0 : 0.0) : vs[i];
