@@ -128,8 +128,14 @@ double sum_run(const T* x, int64_t n) {
   constexpr int kStreams = 4, kWidth = 64 / sizeof(T), kLanes = kStreams * kWidth;
   constexpr int64_t kBlock = 16 * kWidth;  // per stream between flushes
   const int64_t q = n / kLanes * kWidth;   // each stream's length
-  double tail = 0;
-  for (int64_t i = kStreams * q; i < n; ++i) tail += static_cast<double>(x[i]);
+  // The rest (all of a short run): eight double lanes, so that short rows
+  // (many outputs of a few elements) are not one add latency per element.
+  double part[8] = {}, tail = 0;
+  int64_t i = kStreams * q;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(x[i + j]);
+  for (; i < n; ++i) tail += static_cast<double>(x[i]);
+  tail += ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
   if (q == 0) return tail;
   double wide[kLanes] = {};
   for (int64_t b = 0; b < q; b += kBlock) {
