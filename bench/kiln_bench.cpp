@@ -58,6 +58,26 @@ double time_per_call(const std::function<void()>& f, Stat stat, double min_secon
   return samples[samples.size() / 2];
 }
 
+// Best seconds per call of each of fs, timed in alternation (f0, f1, f2,
+// f0, f1, ...) so that a change in machine load during the run hits every
+// variant alike and the ratios between them stay meaningful.
+std::vector<double> best_interleaved(const std::vector<std::function<void()>>& fs, double min_seconds,
+                                     int min_rounds = 5) {
+  for (const auto& f : fs) f();  // warm caches and the allocator
+  std::vector<double> best(fs.size(), 1e30);
+  double total = 0.0;
+  for (int round = 0; round < min_rounds || total < min_seconds * static_cast<double>(fs.size()); ++round) {
+    for (size_t i = 0; i < fs.size(); ++i) {
+      auto t0 = Clock::now();
+      fs[i]();
+      double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      best[i] = std::min(best[i], s);
+      total += s;
+    }
+  }
+  return best;
+}
+
 // Prints one table: a title, column headers, then rows as they are measured.
 class Table {
  public:
@@ -135,16 +155,15 @@ void bench_matmul(const Config& cfg) {
         {"A*Bt", CblasNoTrans, CblasTrans, a, kiln::native::t(b)},
     };
     for (const auto& v : variants) {
-      double t_blas = time_per_call(
-          [&] { cblas_sgemm(CblasRowMajor, v.ta, v.tb, in, in, in, 1.0f, pa, in, pb, in, 0.0f, pc, in); },
-          Stat::Best, min_s);
-      double t_native = time_per_call([&] { kiln::native::mm(v.lhs, v.rhs); }, Stat::Best, min_s);
-      double t_kiln = time_per_call(
-          [&] {
-            kiln::NoGradGuard no_grad;
-            v.lhs.mm(v.rhs);
-          },
-          Stat::Best, min_s);
+      const std::vector<double> t = best_interleaved(
+          {[&] { cblas_sgemm(CblasRowMajor, v.ta, v.tb, in, in, in, 1.0f, pa, in, pb, in, 0.0f, pc, in); },
+           [&] { kiln::native::mm(v.lhs, v.rhs); },
+           [&] {
+             kiln::NoGradGuard no_grad;
+             v.lhs.mm(v.rhs);
+           }},
+          min_s);
+      const double t_blas = t[0], t_native = t[1], t_kiln = t[2];
       table.row("n=" + std::to_string(n) + " " + v.name,
                 {flops / t_blas * 1e-9, flops / t_native * 1e-9, flops / t_kiln * 1e-9});
     }
