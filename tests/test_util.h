@@ -5,11 +5,28 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kiln/core/native.h"
 
 namespace kiln::testing {
+
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Fixed pseudo-random float64 values in [lo, hi) (deterministic, no generator state).
+inline std::vector<double> sample(int64_t n, double lo = -1.0, double hi = 1.0, unsigned seed = 1) {
+  std::vector<double> v(n);
+  uint64_t s = 0x9E3779B97F4A7C15ull * (seed + 1);
+  for (auto& x : v) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    x = lo + (hi - lo) * static_cast<double>(s >> 11) / static_cast<double>(1ull << 53);
+  }
+  return v;
+}
 
 // Row-major values of t, as doubles, wherever t lives.
 inline std::vector<double> values(const Tensor& t) {

@@ -15,17 +15,10 @@ inline Tensor leaf(IntArrayRef sizes, const std::vector<double>& vals) {
   return make(sizes, vals).requires_grad_(true);
 }
 
-// Fixed pseudo-random float64 values in [lo, hi) (deterministic, no generator state).
-inline std::vector<double> sample(int64_t n, double lo = -1.0, double hi = 1.0, unsigned seed = 1) {
-  std::vector<double> v(n);
-  uint64_t s = 0x9E3779B97F4A7C15ull * (seed + 1);
-  for (auto& x : v) {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    x = lo + (hi - lo) * static_cast<double>(s >> 11) / static_cast<double>(1ull << 53);
-  }
-  return v;
+// A [rows, cols] float64 leaf whose memory is column-major (a transposed view).
+inline Tensor transposed_leaf(int64_t rows, int64_t cols, double lo = -1.0, double hi = 1.0, unsigned seed = 3) {
+  Tensor storage = make({cols, rows}, sample(rows * cols, lo, hi, seed));
+  return native::t(storage).requires_grad_(true);
 }
 
 // A float64 leaf of `sizes` with sample() values.

@@ -12,14 +12,11 @@ using kiln::testing::all_close;
 using kiln::testing::leaf;
 using kiln::testing::make;
 using kiln::testing::random_leaf;
+using kiln::testing::transposed_leaf;
 using kiln::testing::sample;
 using kiln::testing::values;
 
 namespace {
-Tensor transposed_leaf(int64_t rows, int64_t cols, double lo = -1, double hi = 1, unsigned seed = 3) {
-  Tensor storage = make({cols, rows}, sample(rows * cols, lo, hi, seed));
-  return native::t(storage).requires_grad_(true);
-}
 // Values in [lo, hi] with random signs: away from 0 where an op has a kink or pole.
 Tensor signed_leaf(IntArrayRef sizes, double lo, double hi, unsigned seed = 2) {
   std::vector<double> mag = sample(numel_of(sizes), lo, hi, seed);

@@ -12,15 +12,11 @@ using kiln::testing::all_close;
 using kiln::testing::leaf;
 using kiln::testing::make;
 using kiln::testing::random_leaf;
+using kiln::testing::transposed_leaf;
 using kiln::testing::sample;
 using kiln::testing::values;
 
 namespace {
-// A [rows, cols] float64 leaf whose memory is column-major (a transposed view).
-Tensor transposed_leaf(int64_t rows, int64_t cols, unsigned seed = 3) {
-  Tensor storage = make({cols, rows}, sample(rows * cols, -1, 1, seed));
-  return native::t(storage).requires_grad_(true);
-}
 Tensor longs(IntArrayRef sizes, const std::vector<double>& vals) { return make(sizes, vals, kInt64); }
 Tensor ints(IntArrayRef sizes, const std::vector<double>& vals) { return make(sizes, vals, kInt32); }
 }  // namespace
@@ -154,7 +150,7 @@ TEST(IndexingGrad, Scatter) {
   auto scatter_value = [](const variable_list& in) { return in[0].scatter(1, in[1], 2.5); };
   const Tensor idx = longs({3, 2}, {0, 2, 1, 3, 3, 0});  // no position written twice
   EXPECT_GRADCHECK(scatter1, {random_leaf({3, 4}), idx, random_leaf({3, 2}, -1, 1, 2)});
-  EXPECT_GRADCHECK(scatter1, {transposed_leaf(3, 4), idx, transposed_leaf(3, 2, 5)});
+  EXPECT_GRADCHECK(scatter1, {transposed_leaf(3, 4), idx, transposed_leaf(3, 2, -1, 1, 5)});
   // src larger than index: the elements never read get a zero gradient.
   EXPECT_GRADCHECK(scatter1, {random_leaf({3, 4}), idx, random_leaf({4, 3}, -1, 1, 2)});
   EXPECT_GRADCHECK(scatter_neg, {random_leaf({3, 2}), longs({2, 2}, {2, 0, 0, 1}), random_leaf({2, 2}, -1, 1, 2)});
@@ -184,7 +180,7 @@ TEST(IndexingGrad, ScatterAdd) {
   auto sa = [](const variable_list& in) { return in[0].scatter_add(0, in[1], in[2]); };
   const Tensor idx = longs({4, 2}, {0, 1, 2, 2, 0, 0, 1, 2});  // repeated targets accumulate
   EXPECT_GRADCHECK(sa, {random_leaf({3, 2}), idx, random_leaf({4, 2}, -1, 1, 2)});
-  EXPECT_GRADCHECK(sa, {transposed_leaf(3, 2), idx, transposed_leaf(4, 2, 6)});
+  EXPECT_GRADCHECK(sa, {transposed_leaf(3, 2), idx, transposed_leaf(4, 2, -1, 1, 6)});
   EXPECT_GRADCHECK(sa, {random_leaf({3, 2}), longs({2, 1}, {2, 2}), random_leaf({3, 3}, -1, 1, 2)});
   EXPECT_GRADGRADCHECK(sa, {random_leaf({3, 2}), idx, random_leaf({4, 2}, -1, 1, 2)});
   Tensor x = random_leaf({3, 2}), src = random_leaf({4, 2}, -1, 1, 2);

@@ -11,15 +11,11 @@ using kiln::testing::all_close;
 using kiln::testing::leaf;
 using kiln::testing::make;
 using kiln::testing::random_leaf;
+using kiln::testing::transposed_leaf;
 using kiln::testing::sample;
 using kiln::testing::values;
 
 namespace {
-// A [rows, cols] float64 leaf whose memory is column-major (a transposed view).
-Tensor transposed_leaf(int64_t rows, int64_t cols, unsigned seed = 3) {
-  Tensor storage = make({cols, rows}, sample(rows * cols, -1, 1, seed));
-  return native::t(storage).requires_grad_(true);
-}
 // A [b, rows, cols] leaf whose last two dims are transposed in memory.
 Tensor transposed_batch_leaf(int64_t b, int64_t rows, int64_t cols, unsigned seed = 5) {
   Tensor storage = make({b, cols, rows}, sample(b * rows * cols, -1, 1, seed));

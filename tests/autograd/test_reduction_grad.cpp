@@ -16,6 +16,7 @@ using kiln::testing::all_close;
 using kiln::testing::leaf;
 using kiln::testing::make;
 using kiln::testing::random_leaf;
+using kiln::testing::transposed_leaf;
 using kiln::testing::sample;
 using kiln::testing::values;
 
@@ -26,10 +27,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // [rows, cols] view of a [cols, rows] buffer: non-contiguous.
-Tensor transposed_leaf(int64_t rows, int64_t cols, double lo = -1, double hi = 1, unsigned seed = 3) {
-  Tensor storage = make({cols, rows}, sample(rows * cols, lo, hi, seed));
-  return native::t(storage).requires_grad_(true);
-}
 // [2, 3, 4] leaf reading every other element along the last dim of a [2, 3, 8] buffer.
 Tensor sliced_leaf(double lo = -1, double hi = 1, unsigned seed = 5) {
   Tensor storage = make({2, 3, 8}, sample(48, lo, hi, seed));

@@ -14,6 +14,7 @@ using kiln::testing::all_close;
 using kiln::testing::leaf;
 using kiln::testing::make;
 using kiln::testing::random_leaf;
+using kiln::testing::transposed_leaf;
 using kiln::testing::sample;
 using kiln::testing::values;
 
@@ -21,10 +22,6 @@ namespace {
 
 using Fn = std::function<Tensor(const variable_list&)>;
 
-Tensor transposed_leaf(int64_t rows, int64_t cols, unsigned seed = 3) {
-  Tensor storage = make({cols, rows}, sample(rows * cols, -2, 2, seed));
-  return native::t(storage).requires_grad_(true);
-}
 // [2, 3, 4] leaf reading every other element along dim 1 of a [2, 6, 4] buffer.
 Tensor sliced_leaf(unsigned seed = 5) {
   Tensor storage = make({2, 6, 4}, sample(48, -2, 2, seed));
@@ -92,7 +89,7 @@ TEST(SoftmaxGrad, DoubleBackward) {
     EXPECT_GRADGRADCHECK([d](const variable_list& in) { return in[0].softmax(d); }, {x});
     EXPECT_GRADGRADCHECK([d](const variable_list& in) { return in[0].log_softmax(d); }, {x});
   }
-  Tensor t = transposed_leaf(3, 4, 12);
+  Tensor t = transposed_leaf(3, 4, -1, 1, 12);
   EXPECT_GRADGRADCHECK([](const variable_list& in) { return in[0].softmax(0); }, {t});
   EXPECT_GRADGRADCHECK([](const variable_list& in) { return in[0].log_softmax(1); }, {t});
   EXPECT_GRADGRADCHECK([](const variable_list& in) { return (in[0].softmax(1) * in[1]).sum(); },

@@ -9,15 +9,11 @@ using autograd::variable_list;
 using kiln::testing::leaf;
 using kiln::testing::make;
 using kiln::testing::random_leaf;
+using kiln::testing::transposed_leaf;
 using kiln::testing::sample;
 using kiln::testing::values;
 
 namespace {
-// A [rows, cols] float64 leaf whose memory is column-major (a transposed view).
-Tensor transposed_leaf(int64_t rows, int64_t cols, unsigned seed = 3) {
-  Tensor storage = make({cols, rows}, sample(rows * cols, -1, 1, seed));
-  return native::t(storage).requires_grad_(true);
-}
 // A [n] float64 leaf reading every other element of its storage.
 Tensor strided_leaf(int64_t n, unsigned seed = 4) {
   Tensor storage = make({2 * n}, sample(2 * n, -1, 1, seed));

@@ -12,23 +12,14 @@
 using namespace kiln;
 using kiln::testing::all_close;
 using kiln::testing::make;
+using kiln::testing::kInf;
+using kiln::testing::kNaN;
+using kiln::testing::sample;
 using kiln::testing::values;
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Deterministic values in [lo, hi).
-std::vector<double> seq(int64_t n, double lo, double hi, uint32_t seed = 1) {
-  std::vector<double> v(n);
-  uint32_t s = seed * 2654435761u + 12345u;
-  for (auto& x : v) {
-    s = s * 1664525u + 1013904223u;
-    x = lo + (hi - lo) * (s >> 8) / double(1 << 24);
-  }
-  return v;
-}
 
 // Error allowed after rounding the inputs to `d`: a few units in the last
 // place of the result's dtype (16-bit floats compute in float, then round once).
@@ -107,7 +98,7 @@ TEST(Unary, EveryOpEveryFloatDtypeMatchesFloat64Loop) {
   for (const auto& c : unary_cases()) {
     for (DType d : kFloats) {
       // [6, 7] contiguous and its transpose (a non-contiguous input).
-      Tensor x = make({6, 7}, seq(42, c.lo, c.hi, static_cast<uint32_t>(c.op) + 3), d);
+      Tensor x = make({6, 7}, sample(42, c.lo, c.hi, static_cast<uint32_t>(c.op) + 3), d);
       for (const Tensor& in : {x, native::transpose(x, 0, 1)}) {
         Tensor y = native::unary(c.op, in);
         EXPECT_EQ(y.dtype(), d) << op_name(c.op);
@@ -238,12 +229,12 @@ TEST(Binary, EveryOpEveryFloatDtypeMatchesFloat64Loop) {
   for (const auto& c : binary_cases()) {
     for (DType d : kFloats) {
       const auto seed = static_cast<uint32_t>(c.op) * 7 + 1;
-      Tensor a = make({5, 6}, seq(30, c.alo, c.ahi, seed), d);
-      Tensor b = make({5, 6}, seq(30, c.blo, c.bhi, seed + 1), d);
+      Tensor a = make({5, 6}, sample(30, c.alo, c.ahi, seed), d);
+      Tensor b = make({5, 6}, sample(30, c.blo, c.bhi, seed + 1), d);
       if (c.op == BinaryOp::Eq || c.op == BinaryOp::Ne) b = native::where(native::binary(BinaryOp::Lt, a, 0.0), a, b);
       // Contiguous, then transposed a with sliced b of the same shape.
-      Tensor bs = native::slice(make({5, 12}, seq(60, c.blo, c.bhi, seed + 2), d), 1, 0, 12, 2);
-      Tensor at = native::transpose(make({6, 5}, seq(30, c.alo, c.ahi, seed + 3), d), 0, 1);
+      Tensor bs = native::slice(make({5, 12}, sample(60, c.blo, c.bhi, seed + 2), d), 1, 0, 12, 2);
+      Tensor at = native::transpose(make({6, 5}, sample(30, c.alo, c.ahi, seed + 3), d), 0, 1);
       for (auto [x, y] : {std::pair{a, b}, std::pair{at, bs}}) {
         Tensor out = native::binary(c.op, x, y);
         EXPECT_EQ(out.dtype(), produces_bool(c.op) ? kBool : d);
@@ -328,7 +319,7 @@ TEST(Binary, IntegerPow) {
 
 TEST(Binary, PowWithConstantExponentMatchesStdPow) {
   for (DType d : {kFloat64, kFloat32, kFloat16}) {
-    Tensor x = make({4, 9}, seq(36, 0.1, 4, 5), d);
+    Tensor x = make({4, 9}, sample(36, 0.1, 4, 5), d);
     for (double e : {2.0, 0.5, 1.0, 3.0, -1.0, -2.0, -0.5, 1.7, 0.0}) {
       Tensor y = native::pow(x, e);
       EXPECT_TRUE(all_close(y, reference(x, [e](double v) { return std::pow(v, e); }), tol(d), tol(d)))
@@ -346,7 +337,7 @@ TEST(Binary, SixteenBitTensorsApplyNumbersInFloat) {
     auto round_to = [d](float v) {
       return d == kFloat16 ? double(float(Half(v))) : double(float(BFloat16(v)));
     };
-    Tensor x = make({64}, seq(64, -4, 4, 17), d);
+    Tensor x = make({64}, sample(64, -4, 4, 17), d);
     const auto xv = values(x);
     std::vector<double> mul(64), rsub(64);
     for (int i = 0; i < 64; ++i) {
@@ -398,12 +389,12 @@ TEST(Broadcast, ShapesAndValues) {
   EXPECT_EQ(s.sizes(), IntArrayRef({3, 4}));
   EXPECT_EQ(values(s), (std::vector<double>{11, 21, 31, 41, 12, 22, 32, 42, 13, 23, 33, 43}));
   // Rank extension: [2, 3, 4] * [4].
-  Tensor x = make({2, 3, 4}, seq(24, -1, 1)), v = make({4}, {1, -2, 3, -4});
+  Tensor x = make({2, 3, 4}, sample(24, -1, 1)), v = make({4}, {1, -2, 3, -4});
   Tensor p = native::mul(x, v);
   EXPECT_TRUE(all_close(p, reference2(x, native::contiguous(native::expand(v, {2, 3, 4})),
                                       [](double a, double b) { return a * b; })));
   // [5, 1, 3] - [4, 1] -> [5, 4, 3].
-  Tensor m = native::sub(make({5, 1, 3}, seq(15, -1, 1)), make({4, 1}, seq(4, -1, 1, 2)));
+  Tensor m = native::sub(make({5, 1, 3}, sample(15, -1, 1)), make({4, 1}, sample(4, -1, 1, 2)));
   EXPECT_EQ(m.sizes(), IntArrayRef({5, 4, 3}));
   // Scalars and 0-dim tensors.
   Tensor y = native::mul(make({2, 2}, {1, 2, 3, 4}), 2.5);
@@ -431,8 +422,8 @@ TEST(Broadcast, NonBroadcastableShapesNameBoth) {
 
 TEST(Broadcast, LargeParallelRunsMatchSerialReference) {
   // Big enough for several threads; b broadcast along rows (stride 0).
-  Tensor a = make({300, 257}, seq(300 * 257, -2, 2, 9), kFloat32);
-  Tensor b = make({257}, seq(257, -2, 2, 10), kFloat32);
+  Tensor a = make({300, 257}, sample(300 * 257, -2, 2, 9), kFloat32);
+  Tensor b = make({257}, sample(257, -2, 2, 10), kFloat32);
   Tensor out = native::binary(BinaryOp::Mul, a, b);
   EXPECT_TRUE(all_close(out, reference2(a, native::contiguous(native::expand(b, {300, 257})),
                                         [](double x, double y) { return x * y; }),
@@ -469,7 +460,7 @@ TEST(InPlace, DtypeAndShapeErrors) {
   EXPECT_EQ(values(i32), (std::vector<double>{6, 8}));
   // The broadcast shape must be the output's own.
   Tensor small = make({3}, {1, 2, 3});
-  EXPECT_KILN_ERROR(native::binary_(BinaryOp::Add, small, make({2, 3}, seq(6, 0, 1))), "[2, 3]");
+  EXPECT_KILN_ERROR(native::binary_(BinaryOp::Add, small, make({2, 3}, sample(6, 0, 1))), "[2, 3]");
   EXPECT_KILN_ERROR(native::binary_(BinaryOp::Add, native::expand(make({1}, {1}), {3}), small),
                     "single memory location");
 }

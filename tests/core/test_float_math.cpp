@@ -12,22 +12,14 @@
 using namespace kiln;
 using kiln::testing::all_close;
 using kiln::testing::make;
+using kiln::testing::kInf;
+using kiln::testing::kNaN;
+using kiln::testing::sample;
 using kiln::testing::values;
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
-std::vector<double> seq(int64_t n, double lo, double hi, uint32_t seed = 1) {
-  std::vector<double> v(n);
-  uint32_t s = seed * 2654435761u + 12345u;
-  for (auto& x : v) {
-    s = s * 1664525u + 1013904223u;
-    x = lo + (hi - lo) * (s >> 8) / double(1 << 24);
-  }
-  return v;
-}
 
 Tensor reference(const Tensor& x, const std::function<double(double)>& f) {
   auto v = values(x);
@@ -130,7 +122,7 @@ TEST(FloatMath, Float32GeluBackwardAccurateOverTheWholeRange) {
 TEST(FloatMath, LongHalfRunsAcrossConversionBlocks) {
   // 16-bit runs longer than the kernels' conversion blocks, with a ragged tail.
   const int64_t n = 1000;
-  Tensor a = make({n}, seq(n, -3, 3, 23), kFloat16), b = make({n}, seq(n, -3, 3, 24), kFloat16);
+  Tensor a = make({n}, sample(n, -3, 3, 23), kFloat16), b = make({n}, sample(n, -3, 3, 24), kFloat16);
   const double t = kHalfTol;
   EXPECT_TRUE(all_close(native::add(a, b), reference2(a, b, [](double x, double y) { return x + y; }), t, t));
   EXPECT_TRUE(all_close(native::binary(BinaryOp::Lt, a, b), reference2(a, b, [](double x, double y) {

@@ -15,22 +15,14 @@
 using namespace kiln;
 using kiln::testing::all_close;
 using kiln::testing::make;
+using kiln::testing::kInf;
+using kiln::testing::kNaN;
+using kiln::testing::sample;
 using kiln::testing::values;
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
-std::vector<double> seq(int64_t n, double lo, double hi, uint32_t seed = 1) {
-  std::vector<double> v(n);
-  uint32_t s = seed * 2654435761u + 7u;
-  for (auto& x : v) {
-    s = s * 1664525u + 1013904223u;
-    x = lo + (hi - lo) * (s >> 8) / double(1 << 24);
-  }
-  return v;
-}
 
 using Group = std::function<double(const std::vector<double>&)>;
 
@@ -113,9 +105,9 @@ std::vector<std::vector<int64_t>> dim_subsets() {
 
 // Contiguous, permuted and sliced views of one [4, 5, 6] tensor's values.
 std::vector<Tensor> layouts(DType d, double lo = -2, double hi = 2) {
-  Tensor base = make({4, 5, 6}, seq(120, lo, hi, 3), d);
-  Tensor perm = native::permute(make({6, 4, 5}, seq(120, lo, hi, 4), d), {1, 2, 0});
-  Tensor sliced = native::slice(make({4, 10, 6}, seq(240, lo, hi, 5), d), 1, 1, 10, 2);
+  Tensor base = make({4, 5, 6}, sample(120, lo, hi, 3), d);
+  Tensor perm = native::permute(make({6, 4, 5}, sample(120, lo, hi, 4), d), {1, 2, 0});
+  Tensor sliced = native::slice(make({4, 10, 6}, sample(240, lo, hi, 5), d), 1, 1, 10, 2);
   return {base, perm, sliced};
 }
 
@@ -206,7 +198,7 @@ TEST(Reduce, ZeroDimInput) {
 
 TEST(Reduce, LargeSumIsAccurateAndThreadCountIndependent) {
   const int64_t n = 1 << 20;
-  std::vector<double> v = seq(n, 0, 1, 11);
+  std::vector<double> v = sample(n, 0, 1, 11);
   Tensor x = make({n}, v, kFloat32);
   double exact = 0;
   for (double e : values(x)) exact += e;  // float inputs summed in double: exact to ~1e-16
@@ -242,7 +234,7 @@ TEST(Reduce, FloatSumRunsAndRowBatchesWithRaggedEnds) {
   // Contiguous float runs shorter and longer than the kernel's lanes and
   // blocks, with ragged tails; rows reduced in batches with leftover rows.
   for (int64_t n : {1, 63, 64, 65, 255, 256, 1000, 4099, 70001}) {
-    Tensor x = make({n}, seq(n, -1, 3, 40 + static_cast<uint32_t>(n % 97)), kFloat32);
+    Tensor x = make({n}, sample(n, -1, 3, 40 + static_cast<uint32_t>(n % 97)), kFloat32);
     double exact = 0, mag = 0;
     for (double e : values(x)) {
       exact += e;
@@ -252,7 +244,7 @@ TEST(Reduce, FloatSumRunsAndRowBatchesWithRaggedEnds) {
     EXPECT_NEAR(native::sum(x, {}, false, kFloat64).item<double>(), exact, 1e-6 * mag) << n;
   }
   for (DType d : {kFloat32, kFloat64}) {
-    Tensor x = make({19, 300}, seq(5700, -1, 2, 41), d);
+    Tensor x = make({19, 300}, sample(5700, -1, 2, 41), d);
     const double tol = d == kFloat32 ? 1e-6 : 1e-12;
     EXPECT_TRUE(all_close(native::sum(x, {0}), ref_reduce(x, {0}, false, g_sum), tol, tol * 19 * 2));
     EXPECT_TRUE(all_close(native::sum(x, {1}), ref_reduce(x, {1}, false, g_sum), tol, tol * 300 * 2));
@@ -264,7 +256,7 @@ TEST(Reduce, FloatSumDoesNotDependOnAlignment) {
   // contiguous copy give the same bits: the order of additions is fixed by
   // the index, not by where vectors happen to start.
   const int64_t n = 100003;
-  Tensor base = make({n + 1}, seq(n + 1, -1, 1, 42), kFloat32);
+  Tensor base = make({n + 1}, sample(n + 1, -1, 1, 42), kFloat32);
   Tensor view = native::slice(base, 0, 1, n + 1);
   Tensor copy = native::contiguous(native::add(view, 0.0));
   EXPECT_EQ(native::sum(view).item<double>(), native::sum(copy).item<double>());
@@ -274,7 +266,7 @@ TEST(Reduce, FloatSumDoesNotDependOnAlignment) {
 
 TEST(Reduce, WideRowsUseEveryBlock) {
   // More kept columns than one accumulation block, reduced over rows.
-  Tensor x = make({7, 600}, seq(4200, -1, 1, 12));
+  Tensor x = make({7, 600}, sample(4200, -1, 1, 12));
   EXPECT_TRUE(all_close(native::sum(x, {0}), ref_reduce(x, {0}, false, g_sum), 1e-12));
   EXPECT_TRUE(all_close(native::amin(x, {0}, true), ref_reduce(x, {0}, true, g_min), 0));
   auto [v, i] = native::max(x, 0);
@@ -354,7 +346,7 @@ TEST(Stats, VarStdTwoPass) {
     }
   }
   // A large offset would ruin a one-pass sum of squares in float32.
-  std::vector<double> v = seq(4096, -1, 1, 21);
+  std::vector<double> v = sample(4096, -1, 1, 21);
   for (auto& e : v) e += 1000;
   Tensor x = make({4096}, v, kFloat32);
   Tensor ref = ref_reduce(x, {}, false, [](const std::vector<double>& g) { return g_var(g, 1); });
@@ -367,7 +359,7 @@ TEST(Stats, VarStdTwoPass) {
 }
 
 TEST(Stats, Norms) {
-  Tensor x = make({3, 4}, seq(12, -2, 2, 31));
+  Tensor x = make({3, 4}, sample(12, -2, 2, 31));
   auto pnorm = [](double p) {
     return [p](const std::vector<double>& g) {
       double s = 0;
@@ -420,7 +412,7 @@ TEST(Stats, LogSumExpIsStable) {
 }
 
 TEST(SumTo, ReversesBroadcasting) {
-  Tensor g = make({2, 3, 4}, seq(24, -1, 1, 41));
+  Tensor g = make({2, 3, 4}, sample(24, -1, 1, 41));
   Tensor a = native::sum_to(g, {3, 1});
   EXPECT_EQ(a.sizes(), IntArrayRef({3, 1}));
   EXPECT_TRUE(all_close(a, native::reshape(ref_reduce(g, {0, 2}, false, g_sum), {3, 1}), 1e-12));

@@ -10,21 +10,14 @@
 using namespace kiln;
 using kiln::testing::all_close;
 using kiln::testing::make;
+using kiln::testing::kInf;
+using kiln::testing::kNaN;
+using kiln::testing::sample;
 using kiln::testing::values;
 
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
-std::vector<double> seq(int64_t n, double lo, double hi, uint32_t seed = 1) {
-  std::vector<double> v(n);
-  uint32_t s = seed * 2654435761u + 99u;
-  for (auto& x : v) {
-    s = s * 1664525u + 1013904223u;
-    x = lo + (hi - lo) * (s >> 8) / double(1 << 24);
-  }
-  return v;
-}
 
 // Row-major element offsets of the line through `base` along `dim`.
 std::vector<int64_t> line(IntArrayRef shape, int64_t dim, int64_t base) {
@@ -63,9 +56,9 @@ Tensor ref(const Tensor& x, int64_t dim, bool log) {
 }  // namespace
 
 TEST(Softmax, EveryDimAndLayoutMatchesFloat64Loop) {
-  Tensor base = make({3, 4, 5}, seq(60, -3, 3, 1));
-  Tensor perm = native::permute(make({5, 3, 4}, seq(60, -3, 3, 2)), {1, 2, 0});
-  Tensor sliced = native::slice(make({3, 8, 5}, seq(120, -3, 3, 3)), 1, 0, 8, 2);
+  Tensor base = make({3, 4, 5}, sample(60, -3, 3, 1));
+  Tensor perm = native::permute(make({5, 3, 4}, sample(60, -3, 3, 2)), {1, 2, 0});
+  Tensor sliced = native::slice(make({3, 8, 5}, sample(120, -3, 3, 3)), 1, 0, 8, 2);
   for (const Tensor& x : {base, perm, sliced}) {
     for (int64_t dim = -3; dim < 3; ++dim) {
       const int64_t d = dim < 0 ? dim + 3 : dim;
@@ -81,7 +74,7 @@ TEST(Softmax, EveryDimAndLayoutMatchesFloat64Loop) {
 TEST(Softmax, ReducedPrecisionComputesInFloat) {
   for (DType d : {kFloat32, kFloat16, kBFloat16}) {
     const double tol = d == kFloat32 ? 1e-6 : d == kFloat16 ? 1e-3 : 8e-3;
-    Tensor x = make({6, 33}, seq(198, -4, 4, 7), d);
+    Tensor x = make({6, 33}, sample(198, -4, 4, 7), d);
     for (int64_t dim : {0, 1}) {
       Tensor y = native::softmax(x, dim);
       EXPECT_EQ(y.dtype(), d);
@@ -91,7 +84,7 @@ TEST(Softmax, ReducedPrecisionComputesInFloat) {
     }
   }
   // dtype converts first: float32 in, float64 out.
-  Tensor x = make({2, 3}, seq(6, -1, 1, 8), kFloat32);
+  Tensor x = make({2, 3}, sample(6, -1, 1, 8), kFloat32);
   Tensor y = native::softmax(x, 1, kFloat64);
   EXPECT_EQ(y.dtype(), kFloat64);
   EXPECT_TRUE(all_close(y, ref(x, 1, false), 1e-12));
@@ -122,11 +115,11 @@ TEST(Softmax, ZeroDimEmptyAndWide) {
   EXPECT_EQ(native::softmax(native::zeros({0, 4}), 1).sizes(), IntArrayRef({0, 4}));
   EXPECT_KILN_ERROR(native::softmax(native::zeros({2, 2}), 2), "out of range");
   // Many long rows: the threaded path.
-  Tensor w = make({64, 1000}, seq(64000, -5, 5, 9), kFloat32);
+  Tensor w = make({64, 1000}, sample(64000, -5, 5, 9), kFloat32);
   EXPECT_TRUE(all_close(native::softmax(w, 1), ref(w, 1, false), 1e-6, 1e-9));
   EXPECT_TRUE(all_close(native::softmax(w, 0), ref(w, 0, false), 1e-6, 1e-9));
   // Lines longer than one partial-sum block, along a non-innermost dim.
-  Tensor tall = make({1100, 20}, seq(22000, -5, 5, 10), kFloat32);
+  Tensor tall = make({1100, 20}, sample(22000, -5, 5, 10), kFloat32);
   EXPECT_TRUE(all_close(native::softmax(tall, 0), ref(tall, 0, false), 1e-6, 1e-9));
   EXPECT_TRUE(all_close(native::log_softmax(tall, 0), ref(tall, 0, true), 1e-6, 1e-6));
   EXPECT_TRUE(all_close(native::softmax(native::transpose(tall, 0, 1), 1), native::transpose(ref(tall, 0, false), 0, 1),
@@ -135,7 +128,7 @@ TEST(Softmax, ZeroDimEmptyAndWide) {
 
 TEST(SoftmaxBackward, MatchesCentralDifferences) {
   const std::vector<int64_t> shape = {3, 5, 4};
-  const auto xv = seq(60, -2, 2, 11), gv = seq(60, -1, 1, 12);
+  const auto xv = sample(60, -2, 2, 11), gv = sample(60, -1, 1, 12);
   for (int64_t dim : {1, 2}) {
     for (bool log : {false, true}) {
       // d/dx_j sum_i g_i f(x)_i by central differences of the float64 reference.
