@@ -299,3 +299,30 @@ TEST(View, PrintsLongTensorsLikeTorch) {
             "tensor([0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000],\n"
             "       dtype=kiln.float64)");
 }
+
+// contiguous() of a view whose last two dims are column-major takes the
+// tiled transpose path; check it element by element, with batch dims,
+// sizes that are not multiples of the tile, a sliced source (leading
+// dimension larger than the rows) and a dtype conversion.
+TEST(View, ContiguousOfTransposedBatchMatchesElementwise) {
+  const int64_t batch = 3, rows = 45, cols = 70, padded = 50;
+  std::vector<double> vals(static_cast<size_t>(batch * cols * padded));
+  for (size_t i = 0; i < vals.size(); ++i) vals[i] = static_cast<double>(i % 9973) - 4000.5;
+  // base[b][j][i] for i < padded; the view is base[:, :, :rows] transposed -> [batch, rows, cols].
+  Tensor base = kiln::testing::make({batch, cols, padded}, vals, kFloat32);
+  Tensor view = native::transpose(native::narrow(base, 2, 0, rows), 1, 2);
+  ASSERT_EQ(view.stride(1), 1);
+  for (DType out_dtype : {kFloat32, kFloat64}) {
+    Tensor out = native::to(native::contiguous(view), out_dtype);
+    Tensor converted = native::clone(native::to(view, out_dtype));
+    auto got = values(out), got_converted = values(converted);
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          const double want = vals[static_cast<size_t>((b * cols + j) * padded + i)];
+          const size_t at = static_cast<size_t>((b * rows + i) * cols + j);
+          ASSERT_EQ(got[at], want) << "b " << b << " i " << i << " j " << j;
+          ASSERT_EQ(got_converted[at], want) << "b " << b << " i " << i << " j " << j;
+        }
+  }
+}

@@ -20,6 +20,51 @@ inline To convert(From v) {
     return static_cast<To>(static_cast<compute_t<From>>(v));
   }
 }
+
+// Square tiles for transposing copies: two 32x32 float tiles fit in L1.
+constexpr int64_t kTile = 32;
+
+// dst (contiguous) = src whose last two dims are column-major, e.g.
+// x.t().contiguous(). Walking dst row by row would read src 4 KiB apart for
+// every element; tiles keep both sides in cache. Returns false when the
+// layout is not that one (or too small to pay).
+bool copy_transposed(const Tensor& src, const Tensor& dst) {
+  const int64_t nd = dst.dim();
+  if (nd < 2 || !dst.is_contiguous()) return false;
+  const int64_t rows = dst.size(nd - 2), cols = dst.size(nd - 1);
+  if (rows < kTile || cols < kTile || src.stride(nd - 2) != 1 || src.stride(nd - 1) < rows) return false;
+  const int64_t ld = src.stride(nd - 1);
+  const int64_t batches = dst.numel() / (rows * cols);
+  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  // Offset of batch b's matrix in src, from its leading-dim strides.
+  auto src_offset = [&](int64_t b) {
+    int64_t off = 0;
+    for (int64_t d = nd - 3; d >= 0; --d) {
+      off += (b % src.size(d)) * src.stride(d);
+      b /= src.size(d);
+    }
+    return off;
+  };
+  dispatch_all(dst.dtype(), "copy", [&]<typename To>() {
+    dispatch_all(src.dtype(), "copy", [&]<typename From>() {
+      const From* in = static_cast<const From*>(src.data_ptr());
+      To* out = static_cast<To*>(dst.data_ptr());
+      parallel_for(batches * row_tiles, std::max<int64_t>(1, kParallelGrain / (kTile * cols)), [&](int64_t begin, int64_t end) {
+        for (int64_t task = begin; task < end; ++task) {
+          const int64_t b = task / row_tiles, i0 = (task % row_tiles) * kTile, i1 = std::min(rows, i0 + kTile);
+          const From* s = in + src_offset(b);
+          To* d = out + b * rows * cols;
+          for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+            const int64_t j1 = std::min(cols, j0 + kTile);
+            for (int64_t i = i0; i < i1; ++i)
+              for (int64_t j = j0; j < j1; ++j) d[i * cols + j] = convert<To>(s[i + j * ld]);
+          }
+        }
+      });
+    });
+  });
+  return true;
+}
 }  // namespace
 
 void CpuBackend::copy(const Tensor& src, const Tensor& dst, bool) {
@@ -33,6 +78,7 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst, bool) {
     parallel_for(static_cast<int64_t>(bytes), 1 << 20, [&](int64_t b, int64_t e) { std::memcpy(d + b, s + b, e - b); });
     return;
   }
+  if (copy_transposed(src, dst)) return;
   StridedLoop<2> loop({&dst, &src});
   dispatch_all(dst.dtype(), "copy", [&]<typename To>() {
     dispatch_all(src.dtype(), "copy", [&]<typename From>() {
