@@ -12,3 +12,4 @@
 #include "kiln/core/tensor_options.h"
 
 #include "kiln/autograd/autograd.h"
+#include "kiln/nn/functional.h"
