@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -39,6 +40,20 @@ inline std::vector<double> values(const Tensor& t) {
 inline Tensor make(IntArrayRef sizes, const std::vector<double>& vals, DType dtype = kFloat64) {
   Tensor t = native::tensor(vals);
   return native::to(native::reshape(t, sizes), dtype);
+}
+
+// f applied elementwise to x's (already rounded) values, as a float64 tensor:
+// the reference a kernel's output is compared with.
+inline Tensor reference(const Tensor& x, const std::function<double(double)>& f) {
+  auto v = values(x);
+  for (auto& e : v) e = f(e);
+  return make(x.sizes(), v);
+}
+inline Tensor reference2(const Tensor& a, const Tensor& b, const std::function<double(double, double)>& f) {
+  auto va = values(a), vb = values(b);
+  std::vector<double> r(va.size());
+  for (size_t i = 0; i < va.size(); ++i) r[i] = f(va[i], vb[i]);
+  return make(a.sizes(), r);
 }
 
 // |a - b| <= atol + rtol * |b| elementwise, same shape; NaNs must match.

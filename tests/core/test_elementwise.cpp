@@ -15,6 +15,8 @@ using kiln::testing::make;
 using kiln::testing::kInf;
 using kiln::testing::kNaN;
 using kiln::testing::sample;
+using kiln::testing::reference;
+using kiln::testing::reference2;
 using kiln::testing::values;
 
 namespace {
@@ -33,20 +35,6 @@ double tol(DType d) {
   }
 }
 
-// A tensor of `shape` from host values, then the reference applied to its
-// (rounded) values, elementwise.
-Tensor reference(const Tensor& x, const std::function<double(double)>& f) {
-  auto v = values(x);
-  for (auto& e : v) e = f(e);
-  return make(x.sizes(), v);
-}
-
-Tensor reference2(const Tensor& a, const Tensor& b, const std::function<double(double, double)>& f) {
-  auto va = values(a), vb = values(b);
-  std::vector<double> r(va.size());
-  for (size_t i = 0; i < va.size(); ++i) r[i] = f(va[i], vb[i]);
-  return make(a.sizes(), r);
-}
 
 double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
 double gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }

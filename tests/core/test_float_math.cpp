@@ -15,24 +15,14 @@ using kiln::testing::make;
 using kiln::testing::kInf;
 using kiln::testing::kNaN;
 using kiln::testing::sample;
+using kiln::testing::reference;
+using kiln::testing::reference2;
 using kiln::testing::values;
 
 namespace {
 
 
 
-Tensor reference(const Tensor& x, const std::function<double(double)>& f) {
-  auto v = values(x);
-  for (auto& e : v) e = f(e);
-  return make(x.sizes(), v);
-}
-
-Tensor reference2(const Tensor& a, const Tensor& b, const std::function<double(double, double)>& f) {
-  auto va = values(a), vb = values(b);
-  std::vector<double> r(va.size());
-  for (size_t i = 0; i < va.size(); ++i) r[i] = f(va[i], vb[i]);
-  return make(a.sizes(), r);
-}
 
 // A few half-precision ulps: inputs are rounded to float16 first, the kernels
 // compute in float and round once.
