@@ -39,6 +39,13 @@ class CpuBackend final : public Backend {
   void scatter(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce reduce) override;
   void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const Scalar& alpha) override;
   void flip(const Tensor& in, IntArrayRef dims, const Tensor& out) override;
+  // cpu_conv.cpp
+
+  // cpu_pool.cpp
+
+  // cpu_interpolate.cpp
+
+  // cpu_norm.cpp
 };
 
 }  // namespace kiln::cpu

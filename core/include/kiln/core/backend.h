@@ -114,6 +114,14 @@ class Backend {
   virtual void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,
                          const Scalar& alpha) = 0;
   virtual void flip(const Tensor& in, IntArrayRef dims, const Tensor& out) = 0;
+
+  // ---- convolution ----
+
+  // ---- pooling ----
+
+  // ---- interpolation ----
+
+  // ---- normalization ----
 };
 
 Backend& backend(DeviceType type);

@@ -7,22 +7,12 @@
 #include <cstdint>
 
 #include "kiln/autograd/functions.h"
+#include "kiln/nn/functional/options.h"
 
 namespace kiln::nn::functional {
 
 enum class Reduction { None, Mean, Sum };
 
-// Declares `name_` plus a chaining setter `name(v)` and a getter `name()`.
-#define KILN_FUNC_ARG(T, name, init)          \
- public:                                      \
-  auto& name(const T& v) {                    \
-    name##_ = v;                              \
-    return *this;                             \
-  }                                           \
-  const T& name() const { return name##_; }   \
-                                              \
- private:                                     \
-  T name##_ = init
 
 struct CrossEntropyFuncOptions {
   KILN_FUNC_ARG(Tensor, weight, Tensor());  // [C] per-class rescaling; undefined = all ones
@@ -61,8 +51,6 @@ struct SmoothL1LossFuncOptions {
   KILN_FUNC_ARG(Reduction, reduction, Reduction::Mean);
   KILN_FUNC_ARG(double, beta, 1.0);
 };
-
-#undef KILN_FUNC_ARG
 
 // input: logits [N, C, d1...] or unbatched [C]. target: class indices (int64,
 // [N, d1...] or 0-dim) or, when its shape equals input's, class probabilities
