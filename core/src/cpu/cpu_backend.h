@@ -40,12 +40,41 @@ class CpuBackend final : public Backend {
   void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const Scalar& alpha) override;
   void flip(const Tensor& in, IntArrayRef dims, const Tensor& out) override;
   // cpu_conv.cpp
-
+  void conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
+              const Tensor& out) override;
+  void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Conv2dParams& p,
+                             const Tensor& grad_input) override;
+  void conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const Conv2dParams& p,
+                              const Tensor& grad_weight, const Tensor& grad_bias) override;
   // cpu_pool.cpp
-
+  void max_pool2d(const Tensor& in, const Pool2dParams& p, const Tensor& out, const Tensor& indices) override;
+  void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) override;
+  void avg_pool2d(const Tensor& in, const Pool2dParams& p, const Tensor& out) override;
+  void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_in) override;
+  void adaptive_avg_pool2d(const Tensor& in, const Tensor& out) override;
+  void adaptive_avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_in) override;
   // cpu_interpolate.cpp
-
+  void upsample2d(InterpolationMode mode, const Tensor& in, bool align_corners, double scale_h, double scale_w,
+                  const Tensor& out) override;
+  void upsample2d_backward(InterpolationMode mode, const Tensor& grad_out, bool align_corners, double scale_h,
+                           double scale_w, const Tensor& grad_in) override;
   // cpu_norm.cpp
+  void layer_norm(const Tensor& in, const Tensor& weight, const Tensor& bias, double eps, const Tensor& out,
+                  const Tensor& mean, const Tensor& rstd) override;
+  void layer_norm_backward(const Tensor& grad_out, const Tensor& in, const Tensor& mean, const Tensor& rstd,
+                           const Tensor& weight, const Tensor& grad_in, const Tensor& grad_weight,
+                           const Tensor& grad_bias) override;
+  void group_norm(const Tensor& in, const Tensor& weight, const Tensor& bias, int64_t groups, double eps,
+                  const Tensor& out, const Tensor& mean, const Tensor& rstd) override;
+  void group_norm_backward(const Tensor& grad_out, const Tensor& in, const Tensor& mean, const Tensor& rstd,
+                           const Tensor& weight, int64_t groups, const Tensor& grad_in, const Tensor& grad_weight,
+                           const Tensor& grad_bias) override;
+  void batch_norm_stats(const Tensor& in, const Tensor& mean, const Tensor& var) override;
+  void batch_norm_apply(const Tensor& in, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
+                        const Tensor& bias, const Tensor& out) override;
+  void batch_norm_backward(const Tensor& grad_out, const Tensor& in, const Tensor& mean, const Tensor& invstd,
+                           const Tensor& weight, const Tensor& grad_in, const Tensor& grad_weight,
+                           const Tensor& grad_bias) override;
 };
 
 }  // namespace kiln::cpu

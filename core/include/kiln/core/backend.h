@@ -43,6 +43,26 @@ enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, All, Any };
 enum class ArgReduceOp : uint8_t { Max, Min };
 enum class ScatterReduce : uint8_t { None, Add };
 
+// Geometry of a 2-D convolution (NCHW), already validated by the native layer.
+struct Conv2dParams {
+  int64_t stride[2] = {1, 1};
+  int64_t padding[2] = {0, 0};  // zeros, symmetric per spatial dim
+  int64_t dilation[2] = {1, 1};
+  int64_t groups = 1;
+};
+
+// Geometry of a 2-D pooling window (NCHW), already validated.
+struct Pool2dParams {
+  int64_t kernel[2] = {1, 1};
+  int64_t stride[2] = {1, 1};
+  int64_t padding[2] = {0, 0};
+  int64_t dilation[2] = {1, 1};  // max pooling only
+  bool count_include_pad = true;  // avg pooling only
+  int64_t divisor_override = 0;   // avg pooling only; 0: none
+};
+
+enum class InterpolationMode : uint8_t { Nearest, Bilinear };
+
 struct RandomSpec {
   RandomKind kind;
   double a = 0.0;  // Uniform: from;  Normal: mean;  Bernoulli: p;  RandInt: low
@@ -116,12 +136,68 @@ class Backend {
   virtual void flip(const Tensor& in, IntArrayRef dims, const Tensor& out) = 0;
 
   // ---- convolution ----
+  // All tensors contiguous, one floating dtype. input [N, Cin, H, W], weight
+  // [Cout, Cin/groups, kH, kW], out [N, Cout, Ho, Wo] (shape computed by the
+  // native layer); bias [Cout] or undefined.
+  virtual void conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
+                      const Tensor& out) = 0;
+  // grad_input (overwritten) = d(conv2d)/d(input) applied to grad_out.
+  virtual void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Conv2dParams& p,
+                                     const Tensor& grad_input) = 0;
+  // grad_weight (overwritten) = d(conv2d)/d(weight) applied to grad_out;
+  // grad_bias, when defined, = grad_out summed over N, Ho, Wo.
+  virtual void conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const Conv2dParams& p,
+                                      const Tensor& grad_weight, const Tensor& grad_bias) = 0;
 
   // ---- pooling ----
+  // in [N, C, H, W] and out [N, C, Ho, Wo], contiguous, same floating dtype;
+  // output sizes (ceil_mode included) computed by the native layer.
+  // indices (int64, out's shape): flat h * W + w of each maximum in its plane.
+  virtual void max_pool2d(const Tensor& in, const Pool2dParams& p, const Tensor& out, const Tensor& indices) = 0;
+  // grad_in (overwritten, zero where no maximum came from).
+  virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) = 0;
+  virtual void avg_pool2d(const Tensor& in, const Pool2dParams& p, const Tensor& out) = 0;
+  virtual void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_in) = 0;
+  virtual void adaptive_avg_pool2d(const Tensor& in, const Tensor& out) = 0;
+  virtual void adaptive_avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_in) = 0;
 
   // ---- interpolation ----
+  // in [N, C, H, W] -> out [N, C, Ho, Wo], contiguous, same floating dtype.
+  // scale_h/scale_w > 0: the user's scale factors, used for source
+  // coordinates as torch does; 0: use the size ratio.
+  virtual void upsample2d(InterpolationMode mode, const Tensor& in, bool align_corners, double scale_h,
+                          double scale_w, const Tensor& out) = 0;
+  // grad_in (overwritten) = adjoint of upsample2d applied to grad_out.
+  virtual void upsample2d_backward(InterpolationMode mode, const Tensor& grad_out, bool align_corners,
+                                   double scale_h, double scale_w, const Tensor& grad_in) = 0;
 
   // ---- normalization ----
+  // Statistics (mean, rstd) are f32 for f32/f16/bf16 inputs and f64 for f64,
+  // contiguous; in/out/grads contiguous; weight and bias may be undefined.
+  // Layer norm: in viewed as [M, D] rows; mean/rstd [M]; weight/bias [D].
+  virtual void layer_norm(const Tensor& in, const Tensor& weight, const Tensor& bias, double eps, const Tensor& out,
+                          const Tensor& mean, const Tensor& rstd) = 0;
+  // Any of grad_in / grad_weight / grad_bias may be undefined (not needed); all overwritten.
+  virtual void layer_norm_backward(const Tensor& grad_out, const Tensor& in, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& weight, const Tensor& grad_in, const Tensor& grad_weight,
+                                   const Tensor& grad_bias) = 0;
+  // Group norm: in [N, C, *] with HxW = prod(*); mean/rstd [N, groups]; weight/bias [C].
+  virtual void group_norm(const Tensor& in, const Tensor& weight, const Tensor& bias, int64_t groups, double eps,
+                          const Tensor& out, const Tensor& mean, const Tensor& rstd) = 0;
+  virtual void group_norm_backward(const Tensor& grad_out, const Tensor& in, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& weight, int64_t groups, const Tensor& grad_in,
+                                   const Tensor& grad_weight, const Tensor& grad_bias) = 0;
+  // Batch norm statistics over (N, *) per channel of in [N, C, *]: mean [C]
+  // and biased variance var [C] (stat dtype as above).
+  virtual void batch_norm_stats(const Tensor& in, const Tensor& mean, const Tensor& var) = 0;
+  // out = (in - mean[c]) * invstd[c] * weight[c] + bias[c]; mean/invstd [C].
+  virtual void batch_norm_apply(const Tensor& in, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
+                                const Tensor& bias, const Tensor& out) = 0;
+  // Training-mode backward (batch statistics): grads of in, weight, bias
+  // (each may be undefined), given the forward's mean and invstd.
+  virtual void batch_norm_backward(const Tensor& grad_out, const Tensor& in, const Tensor& mean,
+                                   const Tensor& invstd, const Tensor& weight, const Tensor& grad_in,
+                                   const Tensor& grad_weight, const Tensor& grad_bias) = 0;
 };
 
 Backend& backend(DeviceType type);
