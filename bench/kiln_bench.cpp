@@ -1,8 +1,10 @@
-// Kiln's speed in three tables, optionally beside PyTorch's:
+// Kiln's speed in tables, optionally beside PyTorch's:
 //   (a) matmul GFLOP/s: kiln::native::mm and kiln::mm (grad mode off) against
 //       cblas_sgemm called directly, for A·B, Aᵀ·B and A·Bᵀ (transposed views);
 //   (b) f32 elementwise/reduction bandwidth at 16M elements, against memcpy;
 //   (c) per-op overhead on tiny tensors, forward and forward+backward.
+//   (d) conv2d on BiT-R50's shapes, ms forward and forward+backward.
+//   (e) layer/group/batch norm on ViT-B and ResNet shapes, ms forward and forward+backward.
 //
 //   kiln_bench [--threads N] [--quick] [--torch FILE] [--tsv]
 //
@@ -271,6 +273,116 @@ void bench_overhead(const Config& cfg) {
   });
 }
 
+// (d) conv2d on the convolutions of BiT-R50 (ResNet-v2) at 224x224 input:
+// the 7x7/2 stem, a bottleneck's 1x1 reduce, 3x3 and 1x1 expand, the 3x3/2
+// that opens stage 2; plus a depthwise 3x3. Forward with grad mode off, and
+// forward + backward to input, weight and bias (torch_bench.py does the same).
+void bench_conv2d(const Config& cfg) {
+  const int64_t n = cfg.quick ? 2 : 8;
+  Table table(cfg, "conv2d",
+              "(d) conv2d, float32, batch " + std::to_string(n) + ", ms per call, best run (lower is better)",
+              {"kiln ms"}, 0, false);
+  struct Case {
+    const char* name;
+    int64_t cin, cout, size, kernel, stride, groups;
+  };
+  const Case cases[] = {
+      {"7x7/2 3-64 224", 3, 64, 224, 7, 2, 1},   {"1x1 256-64 56", 256, 64, 56, 1, 1, 1},
+      {"3x3 64ch 56", 64, 64, 56, 3, 1, 1},      {"1x1 64-256 56", 64, 256, 56, 1, 1, 1},
+      {"3x3/2 128ch 56", 128, 128, 56, 3, 2, 1}, {"dw3x3 64ch 56", 64, 64, 56, 3, 1, 64},
+  };
+  const double min_s = cfg.quick ? 0.1 : 1.0;
+  namespace F = kiln::nn::functional;
+  for (const Case& c : cases) {
+    kiln::Tensor x = kiln::native::randn({n, c.cin, c.size, c.size}, kiln::kFloat32);
+    kiln::Tensor w = kiln::native::randn({c.cout, c.cin / c.groups, c.kernel, c.kernel}, kiln::kFloat32);
+    kiln::Tensor b = kiln::native::randn({c.cout}, kiln::kFloat32);
+    auto options = [&](const kiln::Tensor& bias) {
+      return F::Conv2dFuncOptions().bias(bias).stride(c.stride).padding(c.kernel / 2).groups(c.groups);
+    };
+    const double t_fwd = time_per_call(
+        [&] {
+          kiln::NoGradGuard no_grad;
+          F::conv2d(x, w, options(b));
+        },
+        Stat::Best, min_s, 3);
+    table.row(std::string(c.name) + " fwd", {t_fwd * 1e3});
+
+    x.requires_grad_();
+    w.requires_grad_();
+    b.requires_grad_();
+    kiln::Tensor grad_out;
+    {
+      kiln::NoGradGuard no_grad;
+      grad_out = kiln::native::randn(F::conv2d(x, w, options(b)).sizes(), kiln::kFloat32);
+    }
+    const double t_bwd = time_per_call(
+        [&] {
+          F::conv2d(x, w, options(b)).backward(grad_out);
+          x.set_grad(kiln::Tensor());
+          w.set_grad(kiln::Tensor());
+          b.set_grad(kiln::Tensor());
+        },
+        Stat::Best, min_s, 3);
+    table.row(std::string(c.name) + " fwd+bwd", {t_bwd * 1e3});
+  }
+}
+
+// (e) normalisation layers: layer_norm over ViT-B/16's tokens (8 x 197 rows of
+// 768), group_norm as in BiT (8 x 256 x 56 x 56, 32 groups), batch_norm on the
+// same tensor in training and eval. Forward with grad mode off, and forward +
+// backward to input, weight and bias (torch_bench.py does the same).
+void bench_norm(const Config& cfg) {
+  Table table(cfg, "norm", "(e) normalisation, float32, ms per call, best run (lower is better)", {"kiln ms"}, 0,
+              false);
+  namespace F = kiln::nn::functional;
+  const double min_s = cfg.quick ? 0.1 : 1.0;
+  struct Case {
+    const char* name;
+    std::vector<int64_t> shape;
+    std::function<kiln::Tensor(const kiln::Tensor&, const kiln::Tensor&, const kiln::Tensor&)> op;
+    bool backward;
+  };
+  kiln::Tensor rm = kiln::native::zeros({256}, kiln::kFloat32), rv = kiln::native::ones({256}, kiln::kFloat32);
+  const std::vector<Case> cases = {
+      {"layer_norm 1576x768", {8 * 197, 768}, [](auto& x, auto& w, auto& b) { return F::layer_norm(x, {768}, w, b); },
+       true},
+      {"group_norm 8x256x56 g32", {8, 256, 56, 56},
+       [](auto& x, auto& w, auto& b) { return F::group_norm(x, 32, w, b); }, true},
+      {"batch_norm 8x256x56 train", {8, 256, 56, 56},
+       [&](auto& x, auto& w, auto& b) { return F::batch_norm(x, rm, rv, w, b, true); }, true},
+      {"batch_norm 8x256x56 eval", {8, 256, 56, 56},
+       [&](auto& x, auto& w, auto& b) { return F::batch_norm(x, rm, rv, w, b, false); }, false},
+  };
+  for (const Case& c : cases) {
+    const int64_t ch = c.shape.back() == 768 ? 768 : c.shape[1];
+    kiln::Tensor x = kiln::native::randn(c.shape, kiln::kFloat32);
+    kiln::Tensor w = kiln::native::randn({ch}, kiln::kFloat32);
+    kiln::Tensor b = kiln::native::randn({ch}, kiln::kFloat32);
+    const double t_fwd = time_per_call(
+        [&] {
+          kiln::NoGradGuard no_grad;
+          c.op(x, w, b);
+        },
+        Stat::Best, min_s, 3);
+    table.row(std::string(c.name) + " fwd", {t_fwd * 1e3});
+    if (!c.backward) continue;
+    x.requires_grad_();
+    w.requires_grad_();
+    b.requires_grad_();
+    kiln::Tensor grad_out = kiln::native::randn(c.shape, kiln::kFloat32);
+    const double t_bwd = time_per_call(
+        [&] {
+          c.op(x, w, b).backward(grad_out);
+          x.set_grad(kiln::Tensor());
+          w.set_grad(kiln::Tensor());
+          b.set_grad(kiln::Tensor());
+        },
+        Stat::Best, min_s, 3);
+    table.row(std::string(c.name) + " fwd+bwd", {t_bwd * 1e3});
+  }
+}
+
 // torch_bench.py's rows: section \t case \t column \t value; the torch column is kept.
 std::map<std::string, double> read_torch(const std::string& path) {
   std::ifstream in(path);
@@ -311,6 +423,8 @@ int main(int argc, char** argv) {
     bench_matmul(cfg);
     bench_bandwidth(cfg);
     bench_overhead(cfg);
+    bench_conv2d(cfg);
+    bench_norm(cfg);
   } catch (const kiln::Error& e) {
     std::fprintf(stderr, "kiln::Error: %s\n", e.what());
     return 1;

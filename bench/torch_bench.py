@@ -112,6 +112,81 @@ def bench_overhead(quick):
     measure("matmul 4x4 fwd+bwd", mm_bwd)
 
 
+def bench_conv2d(quick):
+    """BiT-R50's convolutions and a depthwise 3x3, as kiln_bench's section (d)."""
+    n = 2 if quick else 8
+    min_s = 0.1 if quick else 1.0
+    conv2d = torch.nn.functional.conv2d
+    cases = (
+        ("7x7/2 3-64 224", 3, 64, 224, 7, 2, 1),
+        ("1x1 256-64 56", 256, 64, 56, 1, 1, 1),
+        ("3x3 64ch 56", 64, 64, 56, 3, 1, 1),
+        ("1x1 64-256 56", 64, 256, 56, 1, 1, 1),
+        ("3x3/2 128ch 56", 128, 128, 56, 3, 2, 1),
+        ("dw3x3 64ch 56", 64, 64, 56, 3, 1, 64),
+    )
+    for name, cin, cout, size, kernel, stride, groups in cases:
+        x = torch.randn(n, cin, size, size)
+        w = torch.randn(cout, cin // groups, kernel, kernel)
+        b = torch.randn(cout)
+        pad = kernel // 2
+
+        def fwd():
+            with torch.no_grad():
+                conv2d(x, w, b, stride, pad, 1, groups)
+
+        row("conv2d", f"{name} fwd", time_per_call(fwd, True, min_s, 3) * 1e3)
+        x.requires_grad_()
+        w.requires_grad_()
+        b.requires_grad_()
+        with torch.no_grad():
+            grad_out = torch.randn_like(conv2d(x, w, b, stride, pad, 1, groups))
+
+        def fwd_bwd():
+            conv2d(x, w, b, stride, pad, 1, groups).backward(grad_out)
+            x.grad = None
+            w.grad = None
+            b.grad = None
+
+        row("conv2d", f"{name} fwd+bwd", time_per_call(fwd_bwd, True, min_s, 3) * 1e3)
+
+
+def bench_norm(quick):
+    """layer_norm, group_norm and batch_norm, as kiln_bench's section (e)."""
+    min_s = 0.1 if quick else 1.0
+    F = torch.nn.functional
+    rm, rv = torch.zeros(256), torch.ones(256)
+    cases = (
+        ("layer_norm 1576x768", (8 * 197, 768), lambda x, w, b: F.layer_norm(x, (768,), w, b), True),
+        ("group_norm 8x256x56 g32", (8, 256, 56, 56), lambda x, w, b: F.group_norm(x, 32, w, b), True),
+        ("batch_norm 8x256x56 train", (8, 256, 56, 56), lambda x, w, b: F.batch_norm(x, rm, rv, w, b, True), True),
+        ("batch_norm 8x256x56 eval", (8, 256, 56, 56), lambda x, w, b: F.batch_norm(x, rm, rv, w, b, False), False),
+    )
+    for name, shape, op, backward in cases:
+        ch = 768 if shape[-1] == 768 else shape[1]
+        x, w, b = torch.randn(*shape), torch.randn(ch), torch.randn(ch)
+
+        def fwd():
+            with torch.no_grad():
+                op(x, w, b)
+
+        row("norm", f"{name} fwd", time_per_call(fwd, True, min_s, 3) * 1e3)
+        if not backward:
+            continue
+        x.requires_grad_()
+        w.requires_grad_()
+        b.requires_grad_()
+        grad_out = torch.randn(*shape)
+
+        def fwd_bwd():
+            op(x, w, b).backward(grad_out)
+            x.grad = None
+            w.grad = None
+            b.grad = None
+
+        row("norm", f"{name} fwd+bwd", time_per_call(fwd_bwd, True, min_s, 3) * 1e3)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's own)")
@@ -124,6 +199,8 @@ def main():
     bench_matmul(args.quick)
     bench_bandwidth(args.quick)
     bench_overhead(args.quick)
+    bench_conv2d(args.quick)
+    bench_norm(args.quick)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,15 @@ void TensorImpl::set_sizes_and_strides(DimVector sizes, DimVector strides, int64
   refresh();
 }
 
+void TensorImpl::set_data(const TensorImpl& other) {
+  storage_ = other.storage_;
+  dtype_ = other.dtype_;
+  sizes_ = other.sizes_;
+  strides_ = other.strides_;
+  offset_ = other.offset_;
+  refresh();
+}
+
 void TensorImpl::refresh() {
   numel_ = numel_of(sizes_);
   // Contiguous as torch defines it: size-1 dims may have any stride.

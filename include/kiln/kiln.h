@@ -13,3 +13,5 @@
 
 #include "kiln/autograd/autograd.h"
 #include "kiln/nn/functional.h"
+#include "kiln/nn/nn.h"
+#include "kiln/train/optim/optim.h"

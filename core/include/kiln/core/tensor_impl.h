@@ -44,6 +44,11 @@ class TensorImpl {
 
   // Only for ops that restride an impl they own exclusively (never a shared view).
   void set_sizes_and_strides(DimVector sizes, DimVector strides, int64_t offset);
+  // Points this impl at other's data (storage, dtype, sizes, strides,
+  // offset) and keeps its own autograd meta, as libtorch's set_data: how
+  // Module::to() converts a parameter while every handle to it (a layer's
+  // `weight` member, an optimizer's list) stays valid.
+  void set_data(const TensorImpl& other);
 
  private:
   void refresh();

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <vector>
 
 #include "kiln/core/error.h"
 #include "kiln/core/int_array_ref.h"
@@ -29,6 +30,7 @@ class ExpandingArray {
     KILN_CHECK(list.size() == N || list.size() == 1, "expected ", N, " values (or 1 to repeat), got ", list.size());
     for (size_t i = 0; i < N; ++i) values_[i] = list.size() == 1 ? list[0] : list[i];
   }
+  ExpandingArray(const std::vector<int64_t>& list) : ExpandingArray(IntArrayRef(list)) {}  // NOLINT
   int64_t operator[](size_t i) const { return values_[i]; }
   IntArrayRef ref() const { return IntArrayRef(values_.data(), N); }
   operator IntArrayRef() const { return ref(); }  // NOLINT

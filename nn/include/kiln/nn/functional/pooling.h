@@ -13,7 +13,7 @@ struct MaxPool2dFuncOptions {
   MaxPool2dFuncOptions(ExpandingArray<2> kernel_size) : kernel_size_(kernel_size), stride_(kernel_size) {}  // NOLINT
   KILN_FUNC_ARG(ExpandingArray<2>, kernel_size, 1);
   KILN_FUNC_ARG(ExpandingArray<2>, stride, 1);  // defaults to kernel_size
-  KILN_FUNC_ARG(ExpandingArray<2>, padding, 0);  // implicit -inf padding, at most kernel_size / 2
+  KILN_FUNC_ARG(ExpandingArray<2>, padding, 0);  // implicit -inf; at most ((kernel_size - 1) * dilation + 1) / 2
   KILN_FUNC_ARG(ExpandingArray<2>, dilation, 1);
   KILN_FUNC_ARG(bool, ceil_mode, false);
 };
