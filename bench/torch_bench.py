@@ -157,10 +157,10 @@ def bench_norm(quick):
     F = torch.nn.functional
     rm, rv = torch.zeros(256), torch.ones(256)
     cases = (
-        ("layer_norm 1576x768", (8 * 197, 768), lambda x, w, b: F.layer_norm(x, (768,), w, b), True),
-        ("group_norm 8x256x56 g32", (8, 256, 56, 56), lambda x, w, b: F.group_norm(x, 32, w, b), True),
-        ("batch_norm 8x256x56 train", (8, 256, 56, 56), lambda x, w, b: F.batch_norm(x, rm, rv, w, b, True), True),
-        ("batch_norm 8x256x56 eval", (8, 256, 56, 56), lambda x, w, b: F.batch_norm(x, rm, rv, w, b, False), False),
+        ("layernorm", (8 * 197, 768), lambda x, w, b: F.layer_norm(x, (768,), w, b), True),
+        ("groupnorm", (8, 256, 56, 56), lambda x, w, b: F.group_norm(x, 32, w, b), True),
+        ("batchnorm", (8, 256, 56, 56), lambda x, w, b: F.batch_norm(x, rm, rv, w, b, True), True),
+        ("batchnorm eval", (8, 256, 56, 56), lambda x, w, b: F.batch_norm(x, rm, rv, w, b, False), False),
     )
     for name, shape, op, backward in cases:
         ch = 768 if shape[-1] == 768 else shape[1]

@@ -3,16 +3,17 @@
 // N runs of HW values, one per sample.
 //
 // Two layouts of the same work: when runs are long (HW >= kLongRun), threads
-// split the channels and each channel reduces its runs in order; when runs
-// are short (HW = 1 for BatchNorm1d's [N, C]), a channel's values are spread
-// across every row, so rows are swept whole, vectorised across the C * HW
-// columns, with per-column sums kept per chunk of rows and added in order.
+// split the channels and each channel is reduced and then rewritten while
+// its N x HW values are still in cache; when runs are short (HW = 1 for
+// BatchNorm1d's [N, C]), a channel's values are spread across every row, so
+// rows are swept whole, vectorised across the C * HW columns, with
+// per-column sums kept per chunk of rows and added in order.
 //
 // Backward with count M = N * HW per channel, sums Σg and Σ g (x - mean):
 //   dx = w r (g - Σg / M - (x - mean) r^2 Σg(x - mean) / M)
+//   dweight = r Σ g (x - mean),  dbias = Σ g.
 // Outputs are formed from x - mean, never x scale - mean scale, so a large
 // mean does not cancel digits away.
-//   dweight = r Σ g (x - mean),  dbias = Σ g.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -39,44 +40,30 @@ Layout layout_of(const Tensor& in) {
   return {n, c, n * c == 0 ? 0 : in.numel() / (n * c)};
 }
 
-// Per channel: s0[c] = Σ (u - us[c]) and, with S1, s1[c] = Σ (u - us[c])(v - vs[c]).
+// Short runs (HW < kLongRun): per channel s0[c] = Σ (u - us[c]) and, with
+// S1, s1[c] = Σ (u - us[c])(v - vs[c]), as column sums over chunks of rows,
+// then the columns of a channel together. (Long runs reduce channel by
+// channel in stats_impl and backward_impl.)
 template <bool S1, typename T>
 void channel_sums(const Layout& l, const T* u, const std::vector<double>& us, const T* v,
                   const std::vector<double>& vs, std::vector<double>& s0, std::vector<double>& s1) {
   using C = compute_t<T>;
   s0.assign(static_cast<size_t>(l.c), 0.0);
   s1.assign(static_cast<size_t>(l.c), 0.0);
-  if (l.hw >= kLongRun) {
-    const int64_t per_channel = l.n * l.hw;
-    parallel_for(l.c, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(per_channel, 1)),
-                 [&](int64_t c0, int64_t c1) {
-      for (int64_t ch = c0; ch < c1; ++ch) {
-        double a = 0, b = 0;
-        for (int64_t s = 0; s < l.n; ++s) {
-          const int64_t off = (s * l.c + ch) * l.hw;
-          run_sums<S1>(u + off, static_cast<C>(us[ch]), v + off, static_cast<C>(vs[ch]), l.hw, a, b);
-        }
-        s0[ch] = a;
-        s1[ch] = b;
-      }
-    });
-    return;
-  }
-  // Short runs: column sums over chunks of rows, then the columns of a channel together.
-  const int64_t k = l.cols(), nchunks = (l.n + kRowChunk - 1) / kRowChunk;
+  const int64_t k = l.cols(), chunk = row_chunk(l.n), nchunks = (l.n + chunk - 1) / chunk;
   std::vector<C> ush(static_cast<size_t>(k)), vsh(static_cast<size_t>(k));
   for (int64_t j = 0; j < k; ++j) {
     ush[j] = static_cast<C>(us[j / l.hw]);
     vsh[j] = static_cast<C>(vs[j / l.hw]);
   }
   std::vector<double> p0(static_cast<size_t>(nchunks * k)), p1(S1 ? p0.size() : 0);
-  parallel_for(nchunks, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(k * kRowChunk, 1)),
+  parallel_for(nchunks, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(k * chunk, 1)),
                [&](int64_t h0, int64_t h1) {
     std::vector<C> a(static_cast<size_t>(k)), b(static_cast<size_t>(S1 ? k : 0));
     for (int64_t h = h0; h < h1; ++h) {
       std::fill(a.begin(), a.end(), C(0));
       std::fill(b.begin(), b.end(), C(0));
-      for (int64_t s = h * kRowChunk; s < std::min(l.n, (h + 1) * kRowChunk); ++s) {
+      for (int64_t s = h * chunk; s < std::min(l.n, (h + 1) * chunk); ++s) {
         const T* ur = u + s * k;
         const T* vr = v + s * k;
         chunks2(ur, vr, k, [&](const C* __restrict uc, const C* __restrict vc, int64_t m, int64_t o) {
@@ -159,17 +146,43 @@ void channel_affine(const Layout& l, const T* g, const T* x, T* y, const std::ve
 
 template <typename T>
 void stats_impl(const Tensor& in, const Tensor& mean, const Tensor& var) {
+  using C = compute_t<T>;
   const Layout l = layout_of(in);
   const T* x = in.data_ptr<T>();
+  std::vector<double> m(static_cast<size_t>(l.c)), v(static_cast<size_t>(l.c));
+  if (l.hw >= kLongRun) {
+    // Both passes over one channel back to back, the second from cache when
+    // the channel's N x HW values fit there.
+    parallel_for(l.c, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(l.n * l.hw, 1)),
+                 [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        double s = 0, s1 = 0, s2 = 0, unused = 0;
+        for (int64_t n = 0; n < l.n; ++n) {
+          const T* run = x + (n * l.c + ch) * l.hw;
+          run_sums<false>(run, C(0), run, C(0), l.hw, s, unused);
+        }
+        const C mu = static_cast<C>(s / l.count());
+        for (int64_t n = 0; n < l.n; ++n) {
+          const T* run = x + (n * l.c + ch) * l.hw;
+          run_sums<true>(run, mu, run, mu, l.hw, s1, s2);
+        }
+        const Moments mo = finish_moments(static_cast<double>(mu), s1, s2, l.count());
+        m[ch] = mo.mean;
+        v[ch] = mo.var;
+      }
+    });
+    store_values(mean, m.data());
+    store_values(var, v.data());
+    return;
+  }
   const std::vector<double> zero(static_cast<size_t>(l.c), 0.0);
   std::vector<double> s, unused;
   channel_sums<false>(l, x, zero, x, zero, s, unused);
   // The second pass centres on the first-pass mean as the compute type rounds it.
   std::vector<double> mu(static_cast<size_t>(l.c));
-  for (int64_t ch = 0; ch < l.c; ++ch) mu[ch] = static_cast<double>(static_cast<compute_t<T>>(s[ch] / l.count()));
+  for (int64_t ch = 0; ch < l.c; ++ch) mu[ch] = static_cast<double>(static_cast<C>(s[ch] / l.count()));
   std::vector<double> s1, s2;
   channel_sums<true>(l, x, mu, x, mu, s1, s2);
-  std::vector<double> m(static_cast<size_t>(l.c)), v(static_cast<size_t>(l.c));
   for (int64_t ch = 0; ch < l.c; ++ch) {
     const Moments mo = finish_moments(mu[ch], s1[ch], s2[ch], l.count());
     m[ch] = mo.mean;
@@ -200,18 +213,49 @@ void backward_impl(const Tensor& grad_out, const Tensor& in, const Tensor& mean,
   const Layout l = layout_of(in);
   const std::vector<double> m = stat_values(mean), r = stat_values(invstd);
   const std::vector<double> w = weight.defined() ? stat_values(weight) : std::vector<double>();
-  const std::vector<double> zero(static_cast<size_t>(l.c), 0.0);
-  std::vector<double> sg, sgx;
-  channel_sums<true>(l, grad_out.data_ptr<T>(), zero, in.data_ptr<T>(), m, sg, sgx);
-  if (grad_in.defined()) {
-    std::vector<double> k1(static_cast<size_t>(l.c)), k2(k1.size()), k3(k1.size());
-    for (int64_t ch = 0; ch < l.c; ++ch) {
-      const double wr = (w.empty() ? 1.0 : w[ch]) * r[ch];
-      k1[ch] = wr;
-      k2[ch] = -wr * r[ch] * r[ch] * sgx[ch] / l.count();
-      k3[ch] = -wr * sg[ch] / l.count();
+  // grad_in's per-channel coefficients from the channel's sums.
+  auto coefficients = [&](int64_t ch, double sum_g, double sum_gx, double& k1, double& k2, double& k3) {
+    const double wr = (w.empty() ? 1.0 : w[ch]) * r[ch];
+    k1 = wr;
+    k2 = -wr * r[ch] * r[ch] * sum_gx / l.count();
+    k3 = -wr * sum_g / l.count();
+  };
+  const T* g = grad_out.data_ptr<T>();
+  const T* x = in.data_ptr<T>();
+  std::vector<double> sg(static_cast<size_t>(l.c)), sgx(sg.size());
+  if (l.hw >= kLongRun) {
+    // Per channel: the sums, then grad_in, while the channel's g and x are in cache.
+    using C = compute_t<T>;
+    T* gi = grad_in.defined() ? grad_in.data_ptr<T>() : nullptr;
+    parallel_for(l.c, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(l.n * l.hw, 1)),
+                 [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        const C mu = static_cast<C>(m[ch]);
+        double a = 0, b = 0;
+        for (int64_t n = 0; n < l.n; ++n) {
+          const int64_t off = (n * l.c + ch) * l.hw;
+          run_sums<true>(g + off, C(0), x + off, mu, l.hw, a, b);
+        }
+        sg[ch] = a;
+        sgx[ch] = b;
+        if (gi == nullptr) continue;
+        double k1, k2, k3;
+        coefficients(ch, a, b, k1, k2, k3);
+        for (int64_t n = 0; n < l.n; ++n) {
+          const int64_t off = (n * l.c + ch) * l.hw;
+          run_affine<true>(g + off, x + off, gi + off, l.hw, static_cast<C>(k1), mu, static_cast<C>(k2),
+                           static_cast<C>(k3));
+        }
+      }
+    });
+  } else {
+    const std::vector<double> zero(static_cast<size_t>(l.c), 0.0);
+    channel_sums<true>(l, g, zero, x, m, sg, sgx);
+    if (grad_in.defined()) {
+      std::vector<double> k1(static_cast<size_t>(l.c)), k2(k1.size()), k3(k1.size());
+      for (int64_t ch = 0; ch < l.c; ++ch) coefficients(ch, sg[ch], sgx[ch], k1[ch], k2[ch], k3[ch]);
+      channel_affine<true>(l, g, x, grad_in.data_ptr<T>(), k1, m, k2, k3);
     }
-    channel_affine<true>(l, grad_out.data_ptr<T>(), in.data_ptr<T>(), grad_in.data_ptr<T>(), k1, m, k2, k3);
   }
   if (grad_weight.defined()) {
     std::vector<double> gw(static_cast<size_t>(l.c));

@@ -12,8 +12,6 @@
 // A = Σ g w and B = Σ g w (x - mu):
 //   dx = r w g - r^3 B / n (x - mu) - r A / n
 //   dweight = Σ over blocks of g (x - mu) r,  dbias = Σ g.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -38,7 +36,7 @@ void check_same(const char* op, const Tensor& a, const char* na, const Tensor& b
 // with the optional per-element w, b.
 template <typename C>
 KILN_FLATTEN void layer_norm_row(const C* __restrict x, C* __restrict y, int64_t m, C center, C r, C sh,
-                           const C* __restrict w, const C* __restrict b) {
+                                const C* __restrict w, const C* __restrict b) {
   if (w != nullptr && b != nullptr) {
 #pragma omp simd
     for (int64_t i = 0; i < m; ++i) y[i] = ((x[i] - center) * r + sh) * w[i] + b[i];
@@ -102,19 +100,19 @@ void layer_norm_backward_impl(const Tensor& grad_out, const Tensor& in, const Te
   const T* g = grad_out.data_ptr<T>();
   T* gi = grad_in.defined() ? grad_in.data_ptr<T>() : nullptr;
   const bool want_w = grad_weight.defined(), want_b = grad_bias.defined(), want_params = want_w || want_b;
-  // Column sums of g (x - mu) r and g: one partial per chunk of kRowChunk rows.
-  const int64_t nchunks = (rows + kRowChunk - 1) / kRowChunk;
+  // Column sums of g (x - mu) r and g: one partial per chunk of rows.
+  const int64_t chunk = row_chunk(rows), nchunks = (rows + chunk - 1) / chunk;
   std::vector<double> part_w(want_w ? static_cast<size_t>(nchunks * d) : 0);
   std::vector<double> part_b(want_b ? static_cast<size_t>(nchunks * d) : 0);
   const double inv_d = 1.0 / static_cast<double>(d);
-  parallel_for(nchunks, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(d * kRowChunk, 1)),
+  parallel_for(nchunks, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(d * chunk, 1)),
                [&](int64_t c0, int64_t c1) {
     std::vector<C> acc_w(want_params ? static_cast<size_t>(d) : 0), acc_b(acc_w.size());
     for (int64_t ch = c0; ch < c1; ++ch) {
       std::fill(acc_w.begin(), acc_w.end(), C(0));
       std::fill(acc_b.begin(), acc_b.end(), C(0));
-      const int64_t r_end = std::min(rows, (ch + 1) * kRowChunk);
-      for (int64_t r = ch * kRowChunk; r < r_end; ++r) {
+      const int64_t r_end = std::min(rows, (ch + 1) * chunk);
+      for (int64_t r = ch * chunk; r < r_end; ++r) {
         const T* xr = x + r * d;
         const T* gr = g + r * d;
         const C mu = static_cast<C>(mv[r]), rs = static_cast<C>(rv[r]);

@@ -3,15 +3,15 @@
 // cpu_batch_norm.cpp): sums over contiguous runs and per-run affine maps.
 //
 // Accuracy: sums are taken in the compute type over chunks of kChunk
-// elements (an `omp simd` reduction, so many partial sums per chunk) and the
-// chunk sums added in double; variances use the corrected two-pass formula
+// elements (many vector lanes of partial sums per chunk) and the chunk sums
+// added in double; variances use the corrected two-pass formula
 // (deviations from a first-pass mean, minus the square of their sum), so a
 // large mean does not cancel the variance away. 16-bit floats are converted
 // a chunk at a time into a float buffer and never accumulated in 16 bits.
 //
 // Results never depend on the thread count: every sum is reduced in one
-// fixed order (column sums over rows go through fixed row chunks combined in
-// order).
+// fixed order (column sums over rows go through row chunks chosen from the
+// shape, combined in order).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -301,8 +301,10 @@ inline std::vector<double> stat_values(const Tensor& t) {
 }
 
 // Rows handled together when summing columns across rows: each chunk of
-// rows gets its own partial sums, added up in chunk order afterwards.
-inline constexpr int64_t kRowChunk = 64;
+// rows gets its own partial sums, added up in chunk order afterwards. Up to
+// 64 rows, and at least 16 chunks when there are 16 rows, so the threads
+// have chunks to share; a function of the shape only, never of the threads.
+inline int64_t row_chunk(int64_t rows) { return std::clamp<int64_t>((rows + 15) / 16, 1, 64); }
 
 // The statistics dtype's C++ type for input type T.
 template <typename T>

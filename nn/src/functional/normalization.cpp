@@ -44,7 +44,9 @@ std::pair<Tensor, Tensor> normalize_backward(const Tensor& x, const Tensor& gx, 
 
 native::NormGradMask needs3(const FunctionNode& c) { return {c.needs(0), c.needs(1), c.needs(2)}; }
 
-// The tensor saved for input i's dtype and shape when its gradient will be wanted.
+// The backward reads the bias only for its gradient's dtype and shape, so it
+// is saved only when that gradient may be wanted (a frozen bias updated in
+// place between forward and backward is then no error).
 Tensor if_requires_grad(const Tensor& t) { return t.defined() && t.requires_grad() ? t : Tensor(); }
 
 }  // namespace

@@ -174,6 +174,9 @@ class Backend {
   // ---- normalization ----
   // Statistics (mean, rstd) are f32 for f32/f16/bf16 inputs and f64 for f64,
   // contiguous; in/out/grads contiguous; weight and bias may be undefined.
+  // With an f16/bf16 input, weight, bias, running statistics and their
+  // gradients may be f32 (as torch allows); parameter gradients come back in
+  // the parameters' dtype.
   // Layer norm: in viewed as [M, D] rows; mean/rstd [M]; weight/bias [D].
   virtual void layer_norm(const Tensor& in, const Tensor& weight, const Tensor& bias, double eps, const Tensor& out,
                           const Tensor& mean, const Tensor& rstd) = 0;
@@ -194,7 +197,9 @@ class Backend {
   virtual void batch_norm_apply(const Tensor& in, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
                                 const Tensor& bias, const Tensor& out) = 0;
   // Training-mode backward (batch statistics): grads of in, weight, bias
-  // (each may be undefined), given the forward's mean and invstd.
+  // (each may be undefined), given the forward's mean and invstd. Eval mode
+  // calls it with grad_in undefined for the parameter gradients only; its
+  // grad_in is batch_norm_apply of grad_out with a zero mean.
   virtual void batch_norm_backward(const Tensor& grad_out, const Tensor& in, const Tensor& mean,
                                    const Tensor& invstd, const Tensor& weight, const Tensor& grad_in,
                                    const Tensor& grad_weight, const Tensor& grad_bias) = 0;
