@@ -17,4 +17,6 @@
 #include "kiln/nn/modules/normalization.h"
 #include "kiln/nn/modules/pooling.h"
 #include "kiln/nn/ordered_dict.h"
+#include "kiln/nn/serialize/hdf5.h"
+#include "kiln/nn/serialize/safetensors.h"
 #include "kiln/nn/repr.h"
