@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "idx_reader.h"
+#include "fashion_mnist.h"
 #include "kiln/train/optim/optim.h"
 
 namespace nn = kiln::nn;
@@ -29,7 +29,7 @@ namespace optim = kiln::optim;
 namespace {
 
 struct Options {
-  std::string data = "/usr/share/datasets/fashion-mnist";
+  std::string data = kiln::examples::kFashionMnistDir;
   int epochs = 3;
   int64_t batch_size = 128;
   double lr = 3e-3;
@@ -80,25 +80,7 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// Images as float32 [N, 1, 28, 28], normalised with the training set's pixel
-// mean and std (0.2860, 0.3530); labels as int64 [N].
-struct Split {
-  kiln::Tensor images, labels;
-};
-
-Split load(const std::string& dir, const std::string& prefix, int64_t limit) {
-  kiln::Tensor images = kiln::examples::read_idx(dir + "/" + prefix + "-images-idx3-ubyte.gz");
-  kiln::Tensor labels = kiln::examples::read_idx(dir + "/" + prefix + "-labels-idx1-ubyte.gz");
-  KILN_CHECK(images.dim() == 3 && labels.dim() == 1 && images.size(0) == labels.size(0), "fashion_mnist_cnn: ",
-             prefix, " images ", images.sizes(), " and labels ", labels.sizes(), " do not match");
-  if (limit > 0 && limit < images.size(0)) {
-    images = images.narrow(0, 0, limit);
-    labels = labels.narrow(0, 0, limit);
-  }
-  kiln::NoGradGuard no_grad;
-  kiln::Tensor x = images.to(kiln::kFloat32).unsqueeze(1).div(255.0).sub(0.2860).div(0.3530);
-  return {x.contiguous(), labels.to(kiln::kInt64)};
-}
+using Split = kiln::examples::FashionMnistSplit;
 
 nn::Sequential conv_block(int64_t in, int64_t out, int64_t groups) {
   return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1)), nn::GroupNorm(groups, out),
@@ -135,14 +117,6 @@ double accuracy(Cnn& model, const Split& split) {
   return static_cast<double>(correct) / static_cast<double>(n);
 }
 
-// A shuffled 0..n-1 from a fixed-algorithm generator (std::shuffle's output
-// is library-specific; this is the same everywhere).
-kiln::Tensor permutation(int64_t n, std::mt19937_64& rng) {
-  kiln::Tensor perm = kiln::arange(n);
-  int64_t* p = perm.data_ptr<int64_t>();
-  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1))]);
-  return perm;
-}
 
 int run(const Options& opt) {
   using clock = std::chrono::steady_clock;
@@ -151,8 +125,8 @@ int run(const Options& opt) {
 
   kiln::manual_seed(opt.seed);
   std::mt19937_64 shuffle_rng(opt.seed);
-  Split train = load(opt.data, "train", opt.train_limit);
-  Split test = load(opt.data, "t10k", 0);
+  Split train = kiln::examples::load_fashion_mnist(opt.data, "train", opt.train_limit);
+  Split test = kiln::examples::load_fashion_mnist(opt.data, "t10k");
   const int64_t n = train.images.size(0);
   std::printf("Fashion-MNIST: %lld train / %lld test images from %s (%.1fs); %d threads\n",
               static_cast<long long>(n), static_cast<long long>(test.images.size(0)), opt.data.c_str(),
@@ -177,7 +151,7 @@ int run(const Options& opt) {
     Split shuffled;
     {
       kiln::NoGradGuard no_grad;
-      kiln::Tensor perm = permutation(n, shuffle_rng);
+      kiln::Tensor perm = kiln::examples::permutation(n, shuffle_rng);
       shuffled = {train.images.index_select(0, perm), train.labels.index_select(0, perm)};
     }
     double loss_sum = 0.0;

@@ -6,7 +6,8 @@
 //       [--train-limit N] [--min-accuracy A]
 //
 // The optimizer (SGD with momentum) is written inline with tensor ops: the
-// point is to show the autograd API end to end; kiln::optim comes later.
+// point is to show the bare autograd API end to end (fashion_mnist_cnn uses
+// kiln::nn modules and kiln::optim).
 #include <kiln/kiln.h>
 
 #include <chrono>
@@ -19,12 +20,12 @@
 #include <string>
 #include <vector>
 
-#include "idx_reader.h"
+#include "fashion_mnist.h"
 
 namespace {
 
 struct Options {
-  std::string data = "/usr/share/datasets/fashion-mnist";
+  std::string data = kiln::examples::kFashionMnistDir;
   int epochs = 3;
   int64_t batch_size = 64;
   double lr = 0.01;
@@ -75,25 +76,7 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// Images as float32 [N, 784], normalised with the training set's pixel mean
-// and std (0.2860, 0.3530); labels as int64 [N].
-struct Split {
-  kiln::Tensor images, labels;
-};
-
-Split load(const std::string& dir, const std::string& prefix, int64_t limit) {
-  kiln::Tensor images = kiln::examples::read_idx(dir + "/" + prefix + "-images-idx3-ubyte.gz");
-  kiln::Tensor labels = kiln::examples::read_idx(dir + "/" + prefix + "-labels-idx1-ubyte.gz");
-  KILN_CHECK(images.dim() == 3 && labels.dim() == 1 && images.size(0) == labels.size(0), "fashion_mnist_mlp: ",
-             prefix, " images ", images.sizes(), " and labels ", labels.sizes(), " do not match");
-  if (limit > 0 && limit < images.size(0)) {
-    images = images.narrow(0, 0, limit);
-    labels = labels.narrow(0, 0, limit);
-  }
-  kiln::NoGradGuard no_grad;
-  kiln::Tensor x = images.to(kiln::kFloat32).flatten(1).div(255.0).sub(0.2860).div(0.3530);
-  return {x.contiguous(), labels.to(kiln::kInt64)};
-}
+using Split = kiln::examples::FashionMnistSplit;
 
 // torch.nn.Linear's default initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 kiln::Tensor uniform_param(std::vector<int64_t> sizes, int64_t fan_in) {
@@ -116,7 +99,7 @@ struct Mlp {
 
   // Log-probabilities [N, 10].
   kiln::Tensor forward(const kiln::Tensor& x) const {
-    kiln::Tensor h = kiln::relu(x.matmul(w1) + b1);
+    kiln::Tensor h = kiln::relu(x.flatten(1).matmul(w1) + b1);
     return kiln::log_softmax(h.matmul(w2) + b2, /*dim=*/1);
   }
 };
@@ -133,14 +116,6 @@ double accuracy(const Mlp& model, const Split& split) {
   return static_cast<double>(correct) / static_cast<double>(split.labels.size(0));
 }
 
-// A shuffled 0..n-1 from a fixed-algorithm generator (std::shuffle's output
-// is library-specific; this is the same everywhere).
-kiln::Tensor permutation(int64_t n, std::mt19937_64& rng) {
-  kiln::Tensor perm = kiln::arange(n);
-  int64_t* p = perm.data_ptr<int64_t>();
-  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1))]);
-  return perm;
-}
 
 int run(const Options& opt) {
   using clock = std::chrono::steady_clock;
@@ -149,8 +124,8 @@ int run(const Options& opt) {
 
   kiln::manual_seed(opt.seed);
   std::mt19937_64 shuffle_rng(opt.seed);
-  Split train = load(opt.data, "train", opt.train_limit);
-  Split test = load(opt.data, "t10k", 0);
+  Split train = kiln::examples::load_fashion_mnist(opt.data, "train", opt.train_limit);
+  Split test = kiln::examples::load_fashion_mnist(opt.data, "t10k");
   const int64_t n = train.images.size(0);
   std::printf("Fashion-MNIST: %lld train / %lld test images from %s (%.1fs); %d threads\n",
               static_cast<long long>(n), static_cast<long long>(test.images.size(0)), opt.data.c_str(),
@@ -169,7 +144,7 @@ int run(const Options& opt) {
     Split shuffled;
     {
       kiln::NoGradGuard no_grad;
-      kiln::Tensor perm = permutation(n, shuffle_rng);
+      kiln::Tensor perm = kiln::examples::permutation(n, shuffle_rng);
       shuffled = {train.images.index_select(0, perm), train.labels.index_select(0, perm)};
     }
     double loss_sum = 0.0;
