@@ -46,8 +46,10 @@ Conv2dParams params(const ConvSpec& s) {
 }
 
 // Every path of the kernels: general GEMM (with several column tiles, some
-// starting mid-row), 1x1 direct GEMM, depthwise loops; strides, padding and
-// dilation per axis; groups; batch sizes that do and do not divide among threads.
+// starting mid-row), 1x1 direct GEMM, depthwise loops, and on AVX-512 the
+// packed float32 kernels (channel counts that fill some 8-row blocks and not
+// the last, K not a multiple of 48); strides, padding and dilation per axis;
+// groups; batch sizes that do and do not divide among threads.
 std::vector<Case> cases() {
   return {
       {"3x3 pad1", {2, 3, 7, 6}, {4, 3, 3, 3}, spec({1, 1}, {1, 1})},
@@ -68,7 +70,10 @@ std::vector<Case> cases() {
       {"batch1 1x3", {1, 3, 5, 7}, {4, 3, 1, 3}, spec({1, 1}, {0, 1})},
       {"stride3 tail unused", {2, 2, 10, 11}, {3, 2, 2, 2}, spec({3, 3}, {0, 0})},
       {"padding > kernel", {1, 2, 3, 3}, {2, 2, 2, 2}, spec({1, 1}, {3, 3})},
+      {"20 channels, K = 63", {2, 7, 10, 9}, {20, 7, 3, 3}, spec({1, 1}, {1, 1})},
+      {"20 channels stride2", {3, 7, 11, 10}, {20, 7, 3, 3}, spec({2, 2}, {1, 1})},
       {"column tiles", {2, 64, 20, 21}, {4, 64, 3, 3}, spec({1, 1}, {1, 1})},
+      {"column tiles 1x1", {2, 80, 30, 30}, {24, 80, 1, 1}, spec({1, 1}, {0, 0})},
       {"column tiles N=3", {3, 16, 40, 37}, {8, 16, 3, 3}, spec({1, 1}, {1, 1})},
   };
 }
@@ -119,12 +124,16 @@ TEST(Conv2d, Float32AgainstReference) {
 }
 
 // Items split evenly among threads, items left over for BLAS's threads, and
-// everything on one thread must all give the reference.
+// everything on one thread must all give the reference (float32 also takes
+// the AVX-512 path where the build has it).
 TEST(Conv2d, ThreadCounts) {
   const int saved = get_num_threads();
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
-    for (const Case& c : cases()) check_all(c, kFloat64, 1e-12, 1e-12);
+    for (const Case& c : cases()) {
+      check_all(c, kFloat64, 1e-12, 1e-12);
+      check_all(c, kFloat32, 1e-5, 1e-4);
+    }
   }
   set_num_threads(saved);
 }

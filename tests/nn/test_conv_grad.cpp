@@ -100,7 +100,9 @@ TEST(Conv2dGrad, BackwardAgainstReference) {
       y.backward(go);
       EXPECT_TRUE(all_close(x.grad(), make(c.x, ref.gx), rtol, atol));
       EXPECT_TRUE(all_close(w.grad(), make(c.w, ref.gw), rtol, atol));
-      if (c.bias) EXPECT_TRUE(all_close(b.grad(), make({c.w[0]}, ref.gb), rtol, atol));
+      if (c.bias) {
+        EXPECT_TRUE(all_close(b.grad(), make({c.w[0]}, ref.gb), rtol, atol));
+      }
 
       // The positional (torch::conv2d-style) form records the same graph.
       Tensor x2 = native::clone(x).requires_grad_(true);
@@ -131,9 +133,15 @@ TEST(Conv2dGrad, PartialRequiresGrad) {
     EXPECT_EQ(x.grad().defined(), (mask & 1) != 0);
     EXPECT_EQ(w.grad().defined(), (mask & 2) != 0);
     EXPECT_EQ(b.grad().defined(), (mask & 4) != 0);
-    if (mask & 1) EXPECT_TRUE(all_close(x.grad(), make({2, 3, 5, 5}, ref.gx), 1e-12, 1e-12));
-    if (mask & 2) EXPECT_TRUE(all_close(w.grad(), make({4, 3, 3, 3}, ref.gw), 1e-12, 1e-12));
-    if (mask & 4) EXPECT_TRUE(all_close(b.grad(), make({4}, ref.gb), 1e-12, 1e-12));
+    if (mask & 1) {
+      EXPECT_TRUE(all_close(x.grad(), make({2, 3, 5, 5}, ref.gx), 1e-12, 1e-12));
+    }
+    if (mask & 2) {
+      EXPECT_TRUE(all_close(w.grad(), make({4, 3, 3, 3}, ref.gw), 1e-12, 1e-12));
+    }
+    if (mask & 4) {
+      EXPECT_TRUE(all_close(b.grad(), make({4}, ref.gb), 1e-12, 1e-12));
+    }
   }
   // No operand requiring grad: nothing recorded.
   EXPECT_FALSE(F::conv2d(x0, w0, options(s, b0)).grad_fn());

@@ -7,7 +7,10 @@
 // A 1x1 stride-1 unpadded convolution needs no columns: the input's channel
 // planes already are the K x P matrix. Depthwise convolutions (one input
 // channel per group) reuse each input value too little for a GEMM and run as
-// direct loops (cpu_conv_depthwise.cpp).
+// direct loops (cpu_conv_depthwise.cpp). Where the build targets AVX-512,
+// float32 forward and stride-1 input-gradient convolutions bypass BLAS
+// (cpu_conv_avx512.cpp); this file then serves float64, the weight
+// gradient and strided input gradients.
 //
 // Threads: whole (n, g) items go to threads, each with its own column buffer
 // and a single-threaded BLAS call (OpenBLAS runs single-threaded inside an
@@ -19,7 +22,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <cstdlib>  // TUNING
 #include <type_traits>
 
 #include "cpu/cpu_backend.h"
@@ -53,9 +55,7 @@ inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double
 // Output positions per column tile.
 int64_t tile_cols(const ConvGeom& g, size_t elem) {
   const int64_t P = g.P();
-  static const int64_t tb = std::getenv("KT") ? std::atol(std::getenv("KT")) << 10 : kColTileBytes;  // TUNING
-  static const int64_t tm = std::getenv("KM") ? std::atol(std::getenv("KM")) : kMinTileCols;  // TUNING
-  int64_t t = std::max<int64_t>(tm, tb / (g.K() * static_cast<int64_t>(elem)));
+  const int64_t t = std::max<int64_t>(kMinTileCols, kColTileBytes / (g.K() * static_cast<int64_t>(elem)));
   if (t >= P) return P;
   return std::max<int64_t>(16, t / 16 * 16);  // rows of the buffer start on cache lines
 }
@@ -267,6 +267,11 @@ void bias_grad(const T* go, const ConvGeom& g, T* gb) {
   });
 }
 
+// Each thread sums its items into its own partial gradient, stored
+// transposed (per group, K x Cog): the GEMM col (K x np) @ grad_out^T reads
+// the column tile without BLAS transposing it while packing, which measured
+// faster than grad_out @ col^T. The partials are added and transposed into
+// grad_weight at the end (a pass over weight-sized buffers only).
 template <typename T>
 void backward_weight(const Tensor& grad_out, const Tensor& input, const ConvGeom& g, const Tensor& grad_weight) {
   const T* go = grad_out.data_ptr<T>();
@@ -278,31 +283,71 @@ void backward_weight(const Tensor& grad_out, const Tensor& input, const ConvGeom
   const int64_t items = g.N * g.groups;
   const int threads = worker_threads(items);
   Scratch<T> cols(threads, pointwise ? 0 : K * tile, grad_weight.dtype());
-  // Thread 0 sums straight into grad_weight; the others into partials.
-  Scratch<T> partials(threads - 1, wnumel, grad_weight.dtype());
-  T* gw = grad_weight.data_ptr<T>();
-  std::fill(gw, gw + wnumel, T(0));
-  if (threads > 1) std::fill(partials[0], partials[0] + (threads - 1) * wnumel, T(0));
+  Scratch<T> partials(threads, wnumel, grad_weight.dtype());
+  std::fill(partials[0], partials[0] + threads * wnumel, T(0));
   for_each_item(items, threads, [&](int64_t item, int t, bool serial) {
     const int64_t n = item / g.groups, gi = item % g.groups;
     const T* go_ng = go + (n * g.Cout + gi * g.Cog) * P;
     const T* in_ng = in + (n * g.C + gi * g.Cg) * HW;
-    T* gw_g = (t == 0 ? gw : partials[t - 1]) + gi * g.Cog * K;
+    T* part_g = partials[t] + gi * K * g.Cog;
     if (pointwise) {
-      gemm(false, true, g.Cog, K, P, go_ng, P, in_ng, HW, T(1), gw_g, K);
+      gemm(false, true, K, g.Cog, P, in_ng, HW, go_ng, P, T(1), part_g, g.Cog);
       return;
     }
     T* col = cols[t];
     for (int64_t p0 = 0; p0 < P; p0 += tile) {
       const int64_t np = std::min(tile, P - p0);
       im2col(in_ng, g, p0, np, col, serial);
-      gemm(false, true, g.Cog, K, np, go_ng + p0, P, col, np, T(1), gw_g, K);
+      gemm(false, true, K, g.Cog, np, col, np, go_ng + p0, P, T(1), part_g, g.Cog);
     }
   });
-  for (int t = 1; t < threads; ++t) {
-    const T* part = partials[t - 1];
-    for (int64_t i = 0; i < wnumel; ++i) gw[i] += part[i];
+  T* gw = grad_weight.data_ptr<T>();
+  for (int64_t gi = 0; gi < g.groups; ++gi) {
+    for (int64_t o = 0; o < g.Cog; ++o) {
+      T* dst = gw + (gi * g.Cog + o) * K;
+      for (int64_t k = 0; k < K; ++k) {
+        T total = 0;
+        for (int t = 0; t < threads; ++t) total += partials[t][(gi * K + k) * g.Cog + o];
+        dst[k] = total;
+      }
+    }
   }
+}
+
+// The AVX-512 path for float32 where the build has it; false: use BLAS.
+template <typename T>
+bool packed_forward(const Tensor& input, const Tensor& weight, const Tensor& bias, const ConvGeom& g,
+                    const Tensor& out) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_conv_available()) {
+      packed_conv_forward(input.data_ptr<float>(), weight.data_ptr<float>(),
+                          bias.defined() ? bias.data_ptr<float>() : nullptr, g, out.data_ptr<float>());
+      return true;
+    }
+  }
+  return false;
+}
+
+template <typename T>
+bool packed_backward_input(const Tensor& grad_out, const Tensor& weight, const ConvGeom& g, const Tensor& grad_input) {
+  if constexpr (std::is_same_v<T, float>) {
+    return packed_conv_available() && packed_conv_backward_input(grad_out.data_ptr<float>(), weight.data_ptr<float>(),
+                                                                 g, grad_input.data_ptr<float>());
+  }
+  return false;
+}
+
+template <typename T>
+bool packed_backward_weight(const Tensor& grad_out, const Tensor& input, const ConvGeom& g,
+                            const Tensor& grad_weight) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_conv_available()) {
+      packed_conv_backward_weight(grad_out.data_ptr<float>(), input.data_ptr<float>(), g,
+                                  grad_weight.data_ptr<float>());
+      return true;
+    }
+  }
+  return false;
 }
 
 void check_operand(const char* op, const char* name, const Tensor& t, DType dt) {
@@ -364,7 +409,7 @@ void CpuBackend::conv2d(const Tensor& input, const Tensor& weight, const Tensor&
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
       if (g.depthwise()) {
         depthwise_forward<T>(input, weight, bias, g, out);
-      } else {
+      } else if (!packed_forward<T>(input, weight, bias, g, out)) {
         forward<T>(input, weight, bias, g, out);
       }
     }
@@ -384,7 +429,7 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_out, const Tensor& wei
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
       if (g.depthwise()) {
         depthwise_backward_input<T>(grad_out, weight, g, grad_input);
-      } else {
+      } else if (!packed_backward_input<T>(grad_out, weight, g, grad_input)) {
         backward_input<T>(grad_out, weight, g, grad_input);
       }
     }
@@ -409,7 +454,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& in
           std::fill(grad_weight.data_ptr<T>(), grad_weight.data_ptr<T>() + grad_weight.numel(), T(0));
         } else if (g.depthwise()) {
           depthwise_backward_weight<T>(grad_out, input, g, grad_weight);
-        } else {
+        } else if (!packed_backward_weight<T>(grad_out, input, g, grad_weight)) {
           backward_weight<T>(grad_out, input, g, grad_weight);
         }
       }

@@ -82,4 +82,15 @@ template <typename T>
 void depthwise_backward_weight(const Tensor& grad_out, const Tensor& input, const ConvGeom& g,
                                const Tensor& grad_weight);
 
+// The AVX-512 float32 path (cpu_conv_avx512.cpp): available when the build
+// targets AVX-512; otherwise every call goes through BLAS.
+bool packed_conv_available();
+// out = conv(in, w) + bias (bias may be null); not for depthwise geometry.
+void packed_conv_forward(const float* in, const float* w, const float* bias, const ConvGeom& g, float* out);
+// grad_in = d(conv)/d(input) applied to grad_out when the convolution has
+// stride 1 and padding at most d*(k-1) per dim; false (nothing written) otherwise.
+bool packed_conv_backward_input(const float* grad_out, const float* w, const ConvGeom& g, float* grad_in);
+// grad_weight (overwritten) = d(conv)/d(weight) applied to grad_out; not for depthwise geometry.
+void packed_conv_backward_weight(const float* grad_out, const float* in, const ConvGeom& g, float* grad_weight);
+
 }  // namespace kiln::cpu
