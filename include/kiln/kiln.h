@@ -14,4 +14,5 @@
 #include "kiln/autograd/autograd.h"
 #include "kiln/nn/functional.h"
 #include "kiln/nn/nn.h"
+#include "kiln/models/models.h"
 #include "kiln/train/optim/optim.h"

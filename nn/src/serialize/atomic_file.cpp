@@ -1,4 +1,4 @@
-#include "serialize/atomic_file.h"
+#include "kiln/nn/serialize/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 
 #include "kiln/core/error.h"
 
-namespace kiln::nn::serialize::detail {
+namespace kiln::nn::serialize {
 namespace {
 
 std::atomic<unsigned> temp_counter{0};
@@ -95,4 +95,10 @@ void AtomicFileWriter::commit() {
   }
 }
 
-}  // namespace kiln::nn::serialize::detail
+void write_file_atomically(const std::string& path, const std::string& bytes, const std::string& what) {
+  AtomicFileWriter writer(path, what);
+  writer.write(bytes.data(), bytes.size());
+  writer.commit();
+}
+
+}  // namespace kiln::nn::serialize

@@ -10,7 +10,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/native.h"
 #include "kiln/nn/serialize/safetensors.h"
-#include "serialize/atomic_file.h"
+#include "kiln/nn/serialize/atomic_file.h"
 #include "serialize/safetensors_dtype.h"
 
 static_assert(std::endian::native == std::endian::little,
@@ -68,7 +68,7 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const S
   text.append((8 - text.size() % 8) % 8, ' ');
   uint64_t header_len = text.size();
 
-  detail::AtomicFileWriter out(path, "save_safetensors");
+  AtomicFileWriter out(path, "save_safetensors");
   out.write(&header_len, 8);
   out.write(text.data(), text.size());
   for (const auto& item : items)

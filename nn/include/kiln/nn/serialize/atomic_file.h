@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <string>
 
-namespace kiln::nn::serialize::detail {
+namespace kiln::nn::serialize {
 
 class AtomicFileWriter {
  public:
@@ -29,4 +29,7 @@ class AtomicFileWriter {
   bool committed_ = false;
 };
 
-}  // namespace kiln::nn::serialize::detail
+// The whole of `bytes` as the new content of `path`, atomically.
+void write_file_atomically(const std::string& path, const std::string& bytes, const std::string& what);
+
+}  // namespace kiln::nn::serialize
