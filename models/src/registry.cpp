@@ -179,7 +179,6 @@ std::shared_ptr<PreTrainedModel> from_pretrained(const fs::path& directory, cons
   // tensors are left out).
   nn::StateDict weights;
   std::vector<std::string> unused;  // head tensors a bare model has no place for
-  bool head_from_base = false;
   if (model->is_base_model() && has_prefixed(file)) {
     for (const auto& item : file) {
       if (starts_with(item.key, prefix)) {
@@ -189,12 +188,14 @@ std::shared_ptr<PreTrainedModel> from_pretrained(const fs::path& directory, cons
       }
     }
   } else if (!model->is_base_model() && !has_prefixed(file) && has_prefixed(own)) {
-    head_from_base = true;
     for (const auto& item : file) weights.insert(prefix + item.key, item.value);
   } else {
     weights = std::move(file);
   }
 
+  // As HF, tensors outside the base model (a head's) may be new or unused:
+  // the same body serves many heads. Strictness applies to the body.
+  auto is_head = [&](const std::string& key) { return !model->is_base_model() && !starts_with(key, prefix); };
   std::vector<std::string> mismatched, fresh;
   if (options.ignore_mismatched_sizes) {
     nn::StateDict kept;
@@ -214,17 +215,25 @@ std::shared_ptr<PreTrainedModel> from_pretrained(const fs::path& directory, cons
   std::vector<std::string> missing;
   for (const auto& item : own) {
     if (weights.contains(item.key)) continue;
-    bool expected_new = head_from_base && !starts_with(item.key, prefix);
-    for (const auto& m : mismatched) expected_new = expected_new || starts_with(m, item.key + ":");
-    (expected_new ? fresh : missing).push_back(item.key);
+    bool was_mismatched = false;
+    for (const auto& m : mismatched) was_mismatched = was_mismatched || starts_with(m, item.key + ":");
+    if (was_mismatched) continue;  // reported with the mismatches
+    (is_head(item.key) ? fresh : missing).push_back(item.key);
   }
   if (options.strict && !missing.empty()) {
     KILN_ERROR("from_pretrained: ", directory.string(), " lacks tensors the ", model->architecture(),
                " needs: ", list(missing), " (FromPretrainedOptions::strict = false keeps them freshly initialised)");
   }
   std::vector<std::string> unexpected;
-  for (const auto& item : weights)
-    if (!own.contains(item.key)) unexpected.push_back(item.key);
+  nn::StateDict usable;
+  for (const auto& item : weights) {
+    if (own.contains(item.key)) {
+      usable.insert(item.key, item.value);
+    } else {
+      (is_head(item.key) ? unused : unexpected).push_back(item.key);
+    }
+  }
+  weights = std::move(usable);
   if (options.strict && !unexpected.empty()) {
     KILN_ERROR("from_pretrained: ", directory.string(), " has tensors the ", model->architecture(),
                " does not: ", list(unexpected), " (is it a checkpoint of another architecture or config?)");

@@ -38,11 +38,13 @@ struct FromPretrainedOptions {
   // Tensors whose shape differs from the model's (a new head) keep their fresh
   // initialisation instead of failing the load, as HF's flag of that name.
   bool ignore_mismatched_sizes = false;
-  // As HF, a bare model's checkpoint loads into a head (the head's tensors are
-  // new) and a head's checkpoint into the bare model (the head's tensors are
-  // unused); both are reported on stderr. Any other missing or unexpected
-  // tensor is an error unless strict is false (missing ones then keep their
-  // fresh initialisation, unexpected ones are ignored; both reported).
+  // As HF, the base model's tensors load into any head and back: a bare
+  // checkpoint into a head (the "bit." prefix is added, the head's tensors are
+  // new), a head's into the bare model (prefix stripped, head unused), one
+  // head's into another (its own head new, the other unused); all reported on
+  // stderr. A missing or unexpected tensor of the base model itself is an
+  // error unless strict is false (missing ones then keep their fresh
+  // initialisation, unexpected ones are ignored; both reported).
   bool strict = true;
 };
 
