@@ -127,6 +127,10 @@ void JsonConfigReader::read(const std::string& key, std::optional<std::vector<in
 void JsonConfigReader::read(const std::string& key, std::vector<std::string>& out) {
   const Json* v = find(key);
   if (!v) return;
+  if (v->is_null()) {  // HF writes None lists (architectures) as null
+    out.clear();
+    return;
+  }
   if (!v->is_array()) fail(key, "expected a list of strings, got " + v->dump());
   std::vector<std::string> values;
   for (const auto& e : *v) {
