@@ -15,4 +15,5 @@
 #include "kiln/nn/functional.h"
 #include "kiln/nn/nn.h"
 #include "kiln/models/models.h"
+#include "kiln/data/data.h"
 #include "kiln/train/optim/optim.h"
