@@ -113,13 +113,13 @@ void JsonConfigReader::read(const std::string& key, std::vector<int64_t>& out) {
 }
 
 void JsonConfigReader::read(const std::string& key, std::optional<std::vector<int64_t>>& out) {
-  if (has(key) && json_.at(key).is_null()) {
-    find(key);
+  const Json* v = find(key);
+  if (!v) return;
+  if (v->is_null()) {
     out.reset();
     return;
   }
   std::vector<int64_t> values;
-  if (!has(key)) return find(key), void();
   read(key, values);
   out = std::move(values);
 }
@@ -141,13 +141,13 @@ void JsonConfigReader::read(const std::string& key, std::vector<std::string>& ou
 }
 
 void JsonConfigReader::read(const std::string& key, std::optional<std::vector<std::string>>& out) {
-  if (has(key) && json_.at(key).is_null()) {
-    find(key);
+  const Json* v = find(key);
+  if (!v) return;
+  if (v->is_null()) {
     out.reset();
     return;
   }
   std::vector<std::string> values;
-  if (!has(key)) return find(key), void();
   read(key, values);
   out = std::move(values);
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <iostream>
 #include <mutex>
+#include <set>
 
 #include "builtin_models.h"
 #include "kiln/core/error.h"
@@ -147,6 +148,69 @@ std::string list(const std::vector<std::string>& keys) {
 
 }  // namespace
 
+namespace {
+
+// Which checkpoint tensors go where, following HF: the base model's tensors
+// move between heads (prefix added or stripped), tensors outside the base
+// model (a head's) may be new or unused, since one body serves many heads.
+struct LoadPlan {
+  nn::StateDict weights;            // what load_state_dict receives, under the model's names
+  std::vector<std::string> fresh;   // head tensors the checkpoint lacks
+  std::vector<std::string> unused;  // head tensors the model has no place for
+  std::vector<std::string> mismatched;  // "key: checkpoint [..], model [..]" (ignore_mismatched_sizes)
+  std::vector<std::string> missing;     // base-model tensors the checkpoint lacks
+  std::vector<std::string> unexpected;  // base-model tensors the model has no place for
+};
+
+LoadPlan plan_load(const PreTrainedModel& model, const nn::StateDict& file, bool ignore_mismatched_sizes) {
+  const nn::StateDict own = model.state_dict();
+  const std::string prefix = model.base_model_prefix() + ".";
+  auto has_prefixed = [&](const nn::StateDict& sd) {
+    for (const auto& item : sd)
+      if (starts_with(item.key, prefix)) return true;
+    return false;
+  };
+  auto is_head = [&](const std::string& key) { return !model.is_base_model() && !starts_with(key, prefix); };
+
+  LoadPlan plan;
+  // The checkpoint under the model's names.
+  nn::StateDict renamed;
+  if (model.is_base_model() && has_prefixed(file)) {
+    for (const auto& item : file) {
+      if (starts_with(item.key, prefix)) {
+        renamed.insert(item.key.substr(prefix.size()), item.value);
+      } else {
+        plan.unused.push_back(item.key);
+      }
+    }
+  } else if (!model.is_base_model() && !has_prefixed(file) && has_prefixed(own)) {
+    for (const auto& item : file) renamed.insert(prefix + item.key, item.value);
+  } else {
+    renamed = file;
+  }
+
+  std::set<std::string> dropped;  // mismatched sizes, left freshly initialised
+  for (const auto& item : renamed) {
+    const Tensor* mine = own.find(item.key);
+    if (mine == nullptr) {
+      (is_head(item.key) ? plan.unused : plan.unexpected).push_back(item.key);
+    } else if (ignore_mismatched_sizes && !mine->sizes().equals(item.value.sizes())) {
+      dropped.insert(item.key);
+      plan.mismatched.push_back(
+          kiln::detail::str(item.key, ": checkpoint ", item.value.sizes(), ", model ", mine->sizes()));
+    } else {
+      plan.weights.insert(item.key, item.value);  // a size mismatch here fails in load_state_dict
+    }
+  }
+  for (const auto& item : own) {
+    if (renamed.contains(item.key) || dropped.count(item.key)) continue;
+    (is_head(item.key) ? plan.fresh : plan.missing).push_back(item.key);
+  }
+  return plan;
+}
+
+}  // namespace
+
 std::shared_ptr<PreTrainedModel> from_pretrained(const fs::path& directory, const FromPretrainedOptions& options) {
   KILN_CHECK(fs::is_directory(directory), "from_pretrained: ", directory.string(),
              " is not a directory (expected a Hugging Face model directory: config.json + model.safetensors)");
@@ -165,94 +229,30 @@ std::shared_ptr<PreTrainedModel> from_pretrained(const fs::path& directory, cons
   }
   auto model = create_model(config, options.architecture, config_path.string());
 
-  nn::StateDict file = read_weights(directory);
-  const nn::StateDict own = model->state_dict();
-  const std::string prefix = model->base_model_prefix() + ".";
-  auto has_prefixed = [&](const nn::StateDict& sd) {
-    for (const auto& item : sd)
-      if (starts_with(item.key, prefix)) return true;
-    return false;
-  };
-
-  // As HF: a bare model's checkpoint loads into a head (keys gain the
-  // prefix) and a head's into the bare model (keys lose it, the head's
-  // tensors are left out).
-  nn::StateDict weights;
-  std::vector<std::string> unused;  // head tensors a bare model has no place for
-  if (model->is_base_model() && has_prefixed(file)) {
-    for (const auto& item : file) {
-      if (starts_with(item.key, prefix)) {
-        weights.insert(item.key.substr(prefix.size()), item.value);
-      } else {
-        unused.push_back(item.key);
-      }
-    }
-  } else if (!model->is_base_model() && !has_prefixed(file) && has_prefixed(own)) {
-    for (const auto& item : file) weights.insert(prefix + item.key, item.value);
-  } else {
-    weights = std::move(file);
-  }
-
-  // As HF, tensors outside the base model (a head's) may be new or unused:
-  // the same body serves many heads. Strictness applies to the body.
-  auto is_head = [&](const std::string& key) { return !model->is_base_model() && !starts_with(key, prefix); };
-  std::vector<std::string> mismatched, fresh;
-  if (options.ignore_mismatched_sizes) {
-    nn::StateDict kept;
-    for (const auto& item : weights) {
-      const Tensor* mine = own.find(item.key);
-      if (mine && !mine->sizes().equals(item.value.sizes())) {
-        mismatched.push_back(kiln::detail::str(item.key, ": checkpoint ", item.value.sizes(), ", model ", mine->sizes()));
-      } else {
-        kept.insert(item.key, item.value);
-      }
-    }
-    weights = std::move(kept);
-  }
-  // Missing keys: tensors a head adds on top of a bare checkpoint are expected
-  // to be new (HF initialises them and warns); so are those dropped for a
-  // size mismatch. Anything else missing means the checkpoint does not fit.
-  std::vector<std::string> missing;
-  for (const auto& item : own) {
-    if (weights.contains(item.key)) continue;
-    bool was_mismatched = false;
-    for (const auto& m : mismatched) was_mismatched = was_mismatched || starts_with(m, item.key + ":");
-    if (was_mismatched) continue;  // reported with the mismatches
-    (is_head(item.key) ? fresh : missing).push_back(item.key);
-  }
-  if (options.strict && !missing.empty()) {
+  LoadPlan plan = plan_load(*model, read_weights(directory), options.ignore_mismatched_sizes);
+  if (options.strict && !plan.missing.empty()) {
     KILN_ERROR("from_pretrained: ", directory.string(), " lacks tensors the ", model->architecture(),
-               " needs: ", list(missing), " (FromPretrainedOptions::strict = false keeps them freshly initialised)");
+               " needs: ", list(plan.missing), " (FromPretrainedOptions::strict = false keeps them freshly initialised)");
   }
-  std::vector<std::string> unexpected;
-  nn::StateDict usable;
-  for (const auto& item : weights) {
-    if (own.contains(item.key)) {
-      usable.insert(item.key, item.value);
-    } else {
-      (is_head(item.key) ? unused : unexpected).push_back(item.key);
-    }
-  }
-  weights = std::move(usable);
-  if (options.strict && !unexpected.empty()) {
+  if (options.strict && !plan.unexpected.empty()) {
     KILN_ERROR("from_pretrained: ", directory.string(), " has tensors the ", model->architecture(),
-               " does not: ", list(unexpected), " (is it a checkpoint of another architecture or config?)");
+               " does not: ", list(plan.unexpected), " (is it a checkpoint of another architecture or config?)");
   }
-  fresh.insert(fresh.end(), missing.begin(), missing.end());
-  unused.insert(unused.end(), unexpected.begin(), unexpected.end());
+  plan.fresh.insert(plan.fresh.end(), plan.missing.begin(), plan.missing.end());
+  plan.unused.insert(plan.unused.end(), plan.unexpected.begin(), plan.unexpected.end());
   // Strictness is settled above; a size mismatch is still an error here.
-  model->load_state_dict(weights, /*strict=*/false);
-  if (!fresh.empty()) {
+  model->load_state_dict(plan.weights, /*strict=*/false);
+  if (!plan.fresh.empty()) {
     std::cerr << "kiln: some weights of " << model->architecture() << " were not in " << directory.string()
-              << " and are newly initialised: " << list(fresh) << "\n";
+              << " and are newly initialised: " << list(plan.fresh) << "\n";
   }
-  if (!mismatched.empty()) {
+  if (!plan.mismatched.empty()) {
     std::cerr << "kiln: some weights of " << directory.string() << " did not fit " << model->architecture()
-              << " and were left freshly initialised: " << list(mismatched) << "\n";
+              << " and were left freshly initialised: " << list(plan.mismatched) << "\n";
   }
-  if (!unused.empty()) {
-    std::cerr << "kiln: " << unused.size() << " tensors of " << directory.string() << " have no place in "
-              << model->architecture() << " and were not used: " << list(unused) << "\n";
+  if (!plan.unused.empty()) {
+    std::cerr << "kiln: " << plan.unused.size() << " tensors of " << directory.string() << " have no place in "
+              << model->architecture() << " and were not used: " << list(plan.unused) << "\n";
   }
   // HF's from_pretrained returns the model in eval mode; so does Kiln.
   model->eval();
@@ -264,10 +264,8 @@ void save_pretrained(const PreTrainedModel& model, const fs::path& directory) {
   fs::create_directories(directory, ec);
   KILN_CHECK(!ec && fs::is_directory(directory), "save_pretrained: cannot create directory ", directory.string(),
              ": ", ec.message());
-  nn::StateDict weights;
-  for (const auto& item : model.state_dict()) weights.insert(item.key, contiguous(item.value));
   // HF writes {"format": "pt"} so that transformers reads the file as PyTorch weights.
-  nn::serialize::save_safetensors((directory / "model.safetensors").string(), weights, {{"format", "pt"}},
+  nn::serialize::save_safetensors((directory / "model.safetensors").string(), model.state_dict(), {{"format", "pt"}},
                                   nn::serialize::SafetensorsLayout::Python);
   nn::serialize::write_file_atomically((directory / "config.json").string(), model.config_json().dump(2) + "\n",
                                        "save_pretrained");

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "golden.h"
+#include "models/bit_fixtures.h"
 #include "kiln/kiln.h"
 
 namespace fs = std::filesystem;
@@ -30,15 +31,7 @@ namespace {
 constexpr double kOutputRel = 1e-5;
 constexpr double kGradRel = 1e-4;
 
-std::vector<std::string> discover_cases() {
-  std::vector<std::string> names;
-  const fs::path root = kiln::testing::fixture_path("bit");
-  if (!fs::is_directory(root)) return names;
-  for (const auto& entry : fs::directory_iterator(root))
-    if (fs::exists(entry.path() / "golden.safetensors")) names.push_back(entry.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
+std::vector<std::string> discover_cases() { return kiln::testing::bit::case_names("golden.safetensors"); }
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 

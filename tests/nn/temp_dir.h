@@ -9,6 +9,16 @@
 
 namespace kiln::testing {
 
+inline void write_file_bytes(const std::string& file, const std::string& bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline std::string read_file_bytes(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 class TempDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -23,14 +33,8 @@ class TempDirTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  static void write_bytes(const std::string& file, const std::string& bytes) {
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
-  static std::string read_bytes(const std::string& file) {
-    std::ifstream in(file, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
+  static void write_bytes(const std::string& file, const std::string& bytes) { write_file_bytes(file, bytes); }
+  static std::string read_bytes(const std::string& file) { return read_file_bytes(file); }
 
   std::filesystem::path dir_;
 };

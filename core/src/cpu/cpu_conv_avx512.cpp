@@ -46,19 +46,30 @@ int64_t block_stride(int64_t K) { return K * NR + 2 * 16; }
 
 // C[rows x cols] (row stride ldc) = start + A · B over k < K, A a [K][MR]
 // block, B a [K][NR] block; start is C itself (accumulate), bias[row]
-// (bias non-null) or zero. rows <= MR, cols <= NR.
+// (bias non-null) or zero. rows <= MR, cols <= NR. With c2, the columns
+// from `split` on belong to the next image: column j >= split is stored at
+// c2 + (j - split) instead (same row stride).
 void kernel(int64_t K, const float* a, const float* b, float* c, int64_t ldc, const float* bias, int64_t rows,
-            int64_t cols, bool accumulate = false) {
-  __mmask16 mask[3];
+            int64_t cols, bool accumulate = false, float* c2 = nullptr, int64_t split = NR) {
+  // lo[v]: lanes of vector v stored at c; hi[v]: lanes stored through c2
+  // shifted back by `split` (empty without c2). Masked-off lanes never touch
+  // memory, whatever their address.
+  __mmask16 lo[3], hi[3];
   for (int v = 0; v < 3; ++v) {
     const int64_t n = std::clamp<int64_t>(cols - 16 * v, 0, 16);
-    mask[v] = static_cast<__mmask16>((1u << n) - 1);
+    const int64_t first = c2 != nullptr ? std::clamp<int64_t>(split - 16 * v, 0, 16) : 16;
+    const auto all = static_cast<__mmask16>((1u << n) - 1);
+    lo[v] = static_cast<__mmask16>(all & ((1u << first) - 1));
+    hi[v] = static_cast<__mmask16>(all & ~lo[v]);
   }
+  float* shifted = c2 != nullptr ? c2 - split : c;
   __m512 acc[MR][3];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     if (accumulate && r < rows) {
-      for (int v = 0; v < 3; ++v) acc[r][v] = _mm512_maskz_loadu_ps(mask[v], c + r * ldc + 16 * v);
+      for (int v = 0; v < 3; ++v)
+        acc[r][v] = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo[v], c + r * ldc + 16 * v), hi[v],
+                                         shifted + r * ldc + 16 * v);
     } else {
       const __m512 init = bias != nullptr && r < rows ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
       acc[r][0] = acc[r][1] = acc[r][2] = init;
@@ -76,7 +87,7 @@ void kernel(int64_t K, const float* a, const float* b, float* c, int64_t ldc, co
     a += MR;
     b += NR;
   }
-  if (rows == MR && cols == NR) {
+  if (rows == MR && cols == NR && c2 == nullptr) {
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       _mm512_storeu_ps(c + r * ldc, acc[r][0]);
@@ -85,12 +96,11 @@ void kernel(int64_t K, const float* a, const float* b, float* c, int64_t ldc, co
     }
     return;
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    if (r >= rows) break;
-    _mm512_mask_storeu_ps(c + r * ldc, mask[0], acc[r][0]);
-    _mm512_mask_storeu_ps(c + r * ldc + 16, mask[1], acc[r][1]);
-    _mm512_mask_storeu_ps(c + r * ldc + 32, mask[2], acc[r][2]);
+  for (int r = 0; r < MR && r < rows; ++r) {
+    for (int v = 0; v < 3; ++v) {
+      _mm512_mask_storeu_ps(c + r * ldc + 16 * v, lo[v], acc[r][v]);
+      if (hi[v]) _mm512_mask_storeu_ps(shifted + r * ldc + 16 * v, hi[v], acc[r][v]);
+    }
   }
 }
 
@@ -115,36 +125,36 @@ void pack_weights(const float* w, const ConvGeom& g, float* packed) {
 // output row oh, columns [ow, ow + len), at tile position q.
 struct Segment {
   int64_t oh, ow, len, q;
+  const float* image;  // the image's group planes
 };
 
-// im2col of output positions [p0, p0 + np) of the group's Cg input planes
-// `in`, written as blocks of NR positions, [K][NR] each, zero past np.
-// The tile's segments are found once; each row k of the columns then
-// copies them with masked loads (lanes outside the input read as zero, and
-// masked-off lanes never touch memory).
-void pack_columns(const float* in, const ConvGeom& g, int64_t p0, int64_t np, float* buf) {
+// im2col of output positions [p0, p0 + np) of one group, written as blocks
+// of NR positions, [K][NR] each, zero past np. Positions run over the
+// images one after the other (position n * P + p is image n's p), so a
+// tile may span images: `in` points at image 0's group planes, the next
+// image's `image_stride` floats on. The tile's segments are found once;
+// each row k of the columns then copies them with masked loads (lanes
+// outside the input read as zero, and masked-off lanes never touch memory).
+void pack_columns(const float* in, int64_t image_stride, const ConvGeom& g, int64_t p0, int64_t np, float* buf) {
   const int64_t K = g.K(), kk = g.kh * g.kw, blocks = ceil_div(np, NR), tail = np - (blocks - 1) * NR;
-  const int64_t bs = block_stride(K);
+  const int64_t bs = block_stride(K), P = g.P();
   thread_local std::vector<Segment> segments;
   segments.clear();
-  for (int64_t q = 0, oh = p0 / g.Wo, ow = p0 % g.Wo; q < np;) {
+  for (int64_t q = 0; q < np;) {
+    const int64_t pos = p0 + q, n = pos / P, oh = pos % P / g.Wo, ow = pos % P % g.Wo;
     const int64_t len = std::min({g.Wo - ow, NR - q % NR, np - q});
-    segments.push_back({oh, ow, len, q});
+    segments.push_back({oh, ow, len, q, in + n * image_stride});
     q += len;
-    ow += len;
-    if (ow == g.Wo) {
-      ow = 0;
-      ++oh;
-    }
   }
   const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
   for (int64_t k = 0; k < K; ++k) {
     const int64_t c = k / kk, i = (k / g.kw) % g.kh, j = k % g.kw;
-    const float* plane = in + c * g.H * g.W;
+    const int64_t plane_offset = c * g.H * g.W;
     const int64_t off = j * g.dw - g.pw;
     const OwRange valid = valid_ow(g, off);
     float* row = buf + k * NR;  // block b's row k is at row + b * bs
     for (const Segment& sg : segments) {
+      const float* plane = sg.image + plane_offset;
       float* d = row + (sg.q / NR) * bs + sg.q % NR;
       const int64_t ih = sg.oh * g.sh - g.ph + i * g.dh;
       if (ih < 0 || ih >= g.H) {
@@ -180,9 +190,9 @@ void pack_columns(const float* in, const ConvGeom& g, int64_t p0, int64_t np, fl
   }
 }
 
-int64_t tile_positions(const ConvGeom& g) {
+int64_t tile_positions(const ConvGeom& g, int64_t span) {
   const int64_t budget = std::max<int64_t>(NR, kTileBytes / (g.K() * 4) / NR * NR);
-  return std::min(budget, ceil_div(g.P(), NR) * NR);
+  return std::min(budget, ceil_div(span, NR) * NR);
 }
 
 }  // namespace
@@ -196,43 +206,62 @@ void packed_conv_forward(const float* in, const float* w, const float* bias, con
   float* packed_w = weights.data_ptr<float>();
   pack_weights(w, g, packed_w);
 
-  // Work units are (image, group, tile) triples, each writing its own part
-  // of the output, split evenly across threads (even a single image keeps
-  // every thread busy).
-  const int64_t tile = tile_positions(g), tiles = ceil_div(P, tile);
-  const int64_t units = g.N * g.groups * tiles;
+  // Tiles run over the positions of all images together (a tile may end
+  // in one image and go on in the next): small late-stage planes (7 x 7)
+  // then fill whole column blocks and each pass over the weights serves
+  // more positions. A column block spans at most two images when P >= NR;
+  // smaller planes keep tiles within one image.
+  const bool joined = P >= NR;
+  const int64_t span = joined ? g.N * P : P;  // positions per (item) below
+  const int64_t items = joined ? g.groups : g.N * g.groups;
+  const int64_t tile = tile_positions(g, span), tiles = ceil_div(span, tile);
+  const int64_t units = items * tiles;
   const int threads = static_cast<int>(std::min<int64_t>(omp_in_parallel() ? 1 : get_num_threads(), units));
   const int64_t per_thread = tile / NR * block_stride(K);
   Tensor cols = native::empty({threads * per_thread}, kFloat32);
   float* col_base = cols.data_ptr<float>();
 
-  auto run = [&](int64_t begin, int64_t end, float* buf) {
-    for (int64_t unit = begin; unit < end; ++unit) {
-      const int64_t item = unit / tiles, n = item / g.groups, gi = item % g.groups;
-      const int64_t p0 = unit % tiles * tile, np = std::min(tile, P - p0);
-      const float* in_ng = in + (n * g.C + gi * g.Cg) * HW;
-      float* out_ng = out + (n * g.Cout + gi * g.Cog) * P;
-      const float* w_g = packed_w + gi * blocks * K * MR;
-      const float* b_g = bias != nullptr ? bias + gi * g.Cog : nullptr;
-      pack_columns(in_ng, g, p0, np, buf);
+  auto unit_work = [&](int64_t unit, float* buf) {
+    const int64_t item = unit / tiles;
+    const int64_t n0 = joined ? 0 : item / g.groups, gi = joined ? item : item % g.groups;
+    const int64_t p0 = unit % tiles * tile, np = std::min(tile, span - p0);
+    const float* in_g = in + (n0 * g.C + gi * g.Cg) * HW;
+    const float* w_g = packed_w + gi * blocks * K * MR;
+    const float* b_g = bias != nullptr ? bias + gi * g.Cog : nullptr;
+    pack_columns(in_g, g.C * HW, g, p0, np, buf);
+    for (int64_t jb = 0; jb * NR < np; ++jb) {
+      // Where this column block's outputs go: image n at position pp, and
+      // past `split` columns the next image from position 0.
+      const int64_t cols_here = std::min(NR, np - jb * NR), pos = p0 + jb * NR;
+      const int64_t n = n0 + pos / P, pp = pos % P, split = std::min(cols_here, P - pp);
+      float* c1 = out + (n * g.Cout + gi * g.Cog) * P + pp;
+      float* c2 = split < cols_here ? out + ((n + 1) * g.Cout + gi * g.Cog) * P : nullptr;
+      const float* b = buf + jb * block_stride(K);
       for (int64_t ib = 0; ib < blocks; ++ib) {
         const int64_t rows = std::min(MR, g.Cog - ib * MR);
-        const float* a = w_g + ib * K * MR;
-        for (int64_t jb = 0; jb * NR < np; ++jb) {
-          kernel(K, a, buf + jb * block_stride(K), out_ng + ib * MR * P + p0 + jb * NR, P,
-                 b_g != nullptr ? b_g + ib * MR : nullptr, rows, std::min(NR, np - jb * NR));
-        }
+        kernel(K, w_g + ib * K * MR, b, c1 + ib * MR * P, P, b_g != nullptr ? b_g + ib * MR : nullptr, rows,
+               cols_here, false, c2 != nullptr ? c2 + ib * MR * P : nullptr, split);
       }
     }
   };
   if (threads <= 1) {
-    run(0, units, col_base);
+    for (int64_t unit = 0; unit < units; ++unit) unit_work(unit, col_base);
     return;
   }
+  // Units are handed out one at a time, so a thread that the OS delays
+  // (other processes on the machine) leaves its share to the others; each
+  // unit writes its own outputs, so the result does not depend on who ran it.
+  int64_t next = 0;
 #pragma omp parallel num_threads(threads)
   {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    run(units * t / nt, units * (t + 1) / nt, col_base + t * per_thread);
+    float* buf = col_base + omp_get_thread_num() * per_thread;
+    for (;;) {
+      int64_t unit;
+#pragma omp atomic capture
+      unit = next++;
+      if (unit >= units) break;
+      unit_work(unit, buf);
+    }
   }
 }
 

@@ -79,6 +79,8 @@ ModelOutput BitModelImpl::forward(const ModelInputs& inputs) {
 
 BitForImageClassificationImpl::BitForImageClassificationImpl(BitConfig cfg)
     : BitPreTrainedModel(std::move(cfg), "BitForImageClassification") {
+  // The body initialises itself (HF's _init_weights); the head's Linear
+  // keeps PyTorch's default, as HF's does.
   bit = register_module("bit", BitModel(config));
   classifier = register_module("classifier", nn::Sequential());
   classifier->push_back("0", nn::Flatten());
@@ -88,7 +90,6 @@ BitForImageClassificationImpl::BitForImageClassificationImpl(BitConfig cfg)
   } else {
     classifier->push_back("1", nn::Identity());
   }
-  init_weights();
 }
 
 ModelOutput BitForImageClassificationImpl::forward(const Tensor& pixel_values, const Tensor& labels,
@@ -110,7 +111,6 @@ ModelOutput BitForImageClassificationImpl::forward(const ModelInputs& inputs) {
 
 BitBackboneImpl::BitBackboneImpl(BitConfig cfg) : BitPreTrainedModel(std::move(cfg), "BitBackbone") {
   bit = register_module("bit", BitModel(config));
-  init_weights();
 }
 
 std::vector<int64_t> BitBackboneImpl::num_features() const {
