@@ -4,13 +4,11 @@
 
 #include <utility>
 
-#include "idx_reader.h"
-
 namespace kiln::examples {
 
 FashionMnistSplit load_fashion_mnist(const std::string& dir, const std::string& prefix, int64_t limit) {
-  Tensor images = read_idx(dir + "/" + prefix + "-images-idx3-ubyte.gz");
-  Tensor labels = read_idx(dir + "/" + prefix + "-labels-idx1-ubyte.gz");
+  Tensor images = data::read_idx(dir + "/" + prefix + "-images-idx3-ubyte.gz");
+  Tensor labels = data::read_idx(dir + "/" + prefix + "-labels-idx1-ubyte.gz");
   KILN_CHECK(images.dim() == 3 && labels.dim() == 1 && images.size(0) == labels.size(0), "Fashion-MNIST ", prefix,
              " images ", images.sizes(), " and labels ", labels.sizes(), " in ", dir, " do not match");
   if (limit > 0 && limit < images.size(0)) {

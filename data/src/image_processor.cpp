@@ -19,10 +19,15 @@ int64_t floor_div(int64_t a, int64_t b) {  // Python's //, b > 0
   return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
-void check_image(const Image& image, const char* op) {
+// The resize and crop steps work on any channel count; the float
+// conversion (rgb = true) has three channel means and stds, so it needs RGB.
+void check_image(const Image& image, const char* op, bool rgb = false) {
   KILN_CHECK(image.width > 0 && image.height > 0, op, ": empty image (", image.width, "x", image.height, ")");
-  KILN_CHECK(image.pixels.size() == static_cast<size_t>(image.width * image.height * 3), op, ": a ", image.width, "x",
-             image.height, " RGB image needs ", image.width * image.height * 3, " bytes, got ", image.pixels.size());
+  KILN_CHECK(image.channels >= 1 && image.channels <= 4, op, ": images have 1 to 4 channels, got ", image.channels);
+  KILN_CHECK(!rgb || image.channels == 3, op, ": needs an RGB image (3 channels), got ", image.channels,
+             " channel(s); Hugging Face's image processors convert to RGB first");
+  KILN_CHECK(image.consistent(), op, ": a ", image.width, "x", image.height, "x", image.channels, " image needs ",
+             image.width * image.height * image.channels, " bytes, got ", image.pixels.size());
 }
 
 }  // namespace
@@ -69,21 +74,22 @@ Image center_crop(const Image& image, int64_t crop_height, int64_t crop_width) {
     top = std::max<int64_t>(0, top), left = std::max<int64_t>(0, left);
     bottom = std::min(canvas_h, bottom), right = std::min(canvas_w, right);
   }
-  Image out(right - left, bottom - top);  // zero-filled
+  const int64_t ch = image.channels;
+  Image out(right - left, bottom - top, image.channels);  // zero-filled
   for (int64_t y = top; y < bottom; ++y) {
     const int64_t sy = y - pad_top;
     if (sy < 0 || sy >= oh) continue;
     // Columns of this canvas row covered by the image.
     const int64_t x0 = std::max(left, pad_left), x1 = std::min(right, pad_left + ow);
     if (x0 >= x1) continue;
-    std::memcpy(out.row(y - top) + (x0 - left) * 3, image.row(sy) + (x0 - pad_left) * 3,
-                static_cast<size_t>(x1 - x0) * 3);
+    std::memcpy(out.row(y - top) + (x0 - left) * ch, image.row(sy) + (x0 - pad_left) * ch,
+                static_cast<size_t>(x1 - x0) * ch);
   }
   return out;
 }
 
 void to_float_normalized(const Image& image, const ImageProcessorConfig& config, float* out) {
-  check_image(image, "to_float_normalized");
+  check_image(image, "to_float_normalized", /*rgb=*/true);
   float table[3][256];
   for (int c = 0; c < 3; ++c) {
     const float mean = static_cast<float>(config.image_mean[c]);  // np.array(mean, dtype=float32)
@@ -124,7 +130,7 @@ ImageProcessor::ImageProcessor(ImageProcessorConfig config) : config_(std::move(
 }
 
 Image ImageProcessor::resize_and_crop(const Image& image) const {
-  check_image(image, "ImageProcessor");
+  check_image(image, "ImageProcessor", /*rgb=*/true);
   const Image* current = &image;
   Image resized, cropped;
   if (config_.do_resize) {

@@ -112,6 +112,7 @@ bool run(JpegContext& ctx, const uint8_t* data, size_t size, Image& out, const c
   }
   out.width = cinfo.output_width;
   out.height = cinfo.output_height;
+  out.channels = 3;  // always converted to RGB, as Pillow's convert("RGB")
   out.pixels.resize(static_cast<size_t>(out.width) * static_cast<size_t>(out.height) * 3);
   if (components != 3) ctx.scratch.resize(static_cast<size_t>(out.width) * components);
 

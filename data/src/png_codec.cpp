@@ -87,6 +87,7 @@ bool run(ReadContext& ctx, Layout& layout, Image& out) {
   size_t rowbytes = png_get_rowbytes(ctx.png, ctx.info);
   out.width = width;
   out.height = height;
+  out.channels = 3;  // always converted to RGB, as Pillow's convert("RGB")
   out.pixels.resize(static_cast<size_t>(width) * height * 3);
   const bool direct = layout.channels == 3 && layout.bit_depth == 8;  // already RGB8: decode in place
   if (!direct) ctx.raw.resize(rowbytes * height);
@@ -153,7 +154,7 @@ bool run_write(WriteContext& ctx, const Image& image, std::vector<png_bytep>& ro
   if (setjmp(png_jmpbuf(ctx.png))) return false;
   png_set_write_fn(ctx.png, ctx.sink, on_write, on_flush);
   png_set_IHDR(ctx.png, ctx.info, static_cast<png_uint_32>(image.width), static_cast<png_uint_32>(image.height), 8,
-               PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+               image.channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(ctx.png, ctx.info);
   png_write_image(ctx.png, rows.data());
   png_write_end(ctx.png, nullptr);
@@ -190,9 +191,10 @@ using detail::WriteContext;
 std::vector<uint8_t> encode_png(const Image& image) {
   KILN_CHECK(image.width > 0 && image.height > 0 && image.width <= 0x7fffffff && image.height <= 0x7fffffff,
              "encode_png: bad image size ", image.width, "x", image.height);
-  KILN_CHECK(image.pixels.size() == static_cast<size_t>(image.width * image.height * 3), "encode_png: a ", image.width,
-             "x", image.height, " RGB image needs ", image.width * image.height * 3, " bytes, got ",
-             image.pixels.size());
+  KILN_CHECK(image.channels == 1 || image.channels == 3, "encode_png: only greyscale (1 channel) or RGB (3 channels) ",
+             "images, got ", image.channels, " channels");
+  KILN_CHECK(image.consistent(), "encode_png: a ", image.width, "x", image.height, "x", image.channels,
+             " image needs ", image.width * image.height * image.channels, " bytes, got ", image.pixels.size());
   std::vector<uint8_t> sink;
   WriteContext ctx;
   ctx.sink = &sink;

@@ -346,12 +346,13 @@ std::vector<uint8_t> resize_interleaved(std::span<const uint8_t> src, int64_t wi
 }
 
 Image resize(const Image& image, int64_t width, int64_t height, Resample resample) {
-  KILN_CHECK(image.pixels.size() == static_cast<size_t>(image.width * image.height * 3), "resize: a ", image.width, "x",
-             image.height, " RGB image needs ", image.width * image.height * 3, " bytes, got ", image.pixels.size());
+  KILN_CHECK(image.consistent(), "resize: a ", image.width, "x", image.height, "x", image.channels, " image needs ",
+             image.width * image.height * image.channels, " bytes, got ", image.pixels.size());
   Image out;
-  out.pixels = resize_interleaved(image.pixels, image.width, image.height, 3, width, height, resample);
+  out.pixels = resize_interleaved(image.pixels, image.width, image.height, image.channels, width, height, resample);
   out.width = width;
   out.height = height;
+  out.channels = image.channels;
   return out;
 }
 

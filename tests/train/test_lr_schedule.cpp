@@ -64,6 +64,25 @@ TEST(LRSchedule, MultiStepLRCountsRepeatedMilestones) {
   EXPECT_DOUBLE_EQ(s.lr_at(500, kBase), kBase * 0.001);
 }
 
+// BiT-HyperRule: linear warm-up from 0, then /10 at each milestone.
+TEST(LRSchedule, StepSchedulesWithWarmup) {
+  Fixture f;
+  MultiStepLR s(f.opt, {30, 60, 90}, 0.1, 10);
+  EXPECT_EQ(s.lr_at(0, kBase), 0.0);
+  EXPECT_EQ(s.lr_at(5, kBase), kBase * (5.0 / 10.0));
+  EXPECT_EQ(s.lr_at(10, kBase), kBase);
+  EXPECT_EQ(s.lr_at(29, kBase), kBase);
+  EXPECT_DOUBLE_EQ(s.lr_at(30, kBase), kBase * 0.1);
+  EXPECT_DOUBLE_EQ(s.lr_at(95, kBase), kBase * 0.001);
+  Fixture g;
+  StepLR t(g.opt, 4, 0.5, 2);
+  EXPECT_EQ(t.lr_at(1, kBase), kBase * 0.5);
+  EXPECT_EQ(t.lr_at(2, kBase), kBase);
+  EXPECT_EQ(t.lr_at(4, kBase), kBase * 0.5);
+  Fixture h;
+  EXPECT_KILN_ERROR(MultiStepLR(h.opt, {3}, 0.1, -1), "warmup_steps must be non-negative");
+}
+
 TEST(LRSchedule, LinearWithWarmup) {
   Fixture f;
   LinearWithWarmupLR s(f.opt, 10, 110);

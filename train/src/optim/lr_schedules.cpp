@@ -43,19 +43,22 @@ double ConstantWithWarmupLR::lr_at(int64_t step, double base_lr) const {
   return base_lr * (step < warmup_ ? warmup_factor(step, warmup_) : 1.0);
 }
 
-StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
-    : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
+StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t warmup_steps)
+    : LRScheduler(optimizer), step_size_(step_size), warmup_(warmup_steps), gamma_(gamma) {
   KILN_CHECK(step_size > 0, "StepLR: step_size must be positive, got ", step_size);
+  check_steps("StepLR", warmup_steps, 0);
   apply();
 }
 
 double StepLR::lr_at(int64_t step, double base_lr) const {
   check_step("StepLR", step);
-  return base_lr * std::pow(gamma_, static_cast<double>(step / step_size_));
+  const double lr = base_lr * std::pow(gamma_, static_cast<double>(step / step_size_));
+  return step < warmup_ ? lr * warmup_factor(step, warmup_) : lr;
 }
 
-MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma)
-    : LRScheduler(optimizer), milestones_(std::move(milestones)), gamma_(gamma) {
+MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma, int64_t warmup_steps)
+    : LRScheduler(optimizer), milestones_(std::move(milestones)), warmup_(warmup_steps), gamma_(gamma) {
+  check_steps("MultiStepLR", warmup_steps, 0);
   std::sort(milestones_.begin(), milestones_.end());
   apply();
 }
@@ -64,7 +67,8 @@ double MultiStepLR::lr_at(int64_t step, double base_lr) const {
   check_step("MultiStepLR", step);
   // bisect_right: milestones at or before the step.
   const auto passed = std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin();
-  return base_lr * std::pow(gamma_, static_cast<double>(passed));
+  const double lr = base_lr * std::pow(gamma_, static_cast<double>(passed));
+  return step < warmup_ ? lr * warmup_factor(step, warmup_) : lr;
 }
 
 LinearWithWarmupLR::LinearWithWarmupLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps,

@@ -21,15 +21,26 @@
 
 namespace kiln::data {
 
+// 8-bit interleaved pixels. Decoded files are always RGB (channels 3);
+// greyscale data sets (IDX) give channels 1, and the transforms keep
+// whatever channel count they are given.
 struct Image {
   int64_t width = 0, height = 0;
-  std::vector<uint8_t> pixels;  // HWC RGB uint8, row-major: pixels[(y * width + x) * 3 + c]
+  int channels = 3;
+  std::vector<uint8_t> pixels;  // HWC uint8, row-major: pixels[(y * width + x) * channels + c]
 
   Image() = default;
-  Image(int64_t w, int64_t h) : width(w), height(h), pixels(static_cast<size_t>(w * h * 3)) {}
+  Image(int64_t w, int64_t h, int c = 3)
+      : width(w), height(h), channels(c), pixels(static_cast<size_t>(w * h * c)) {}
   bool empty() const { return width == 0 || height == 0; }
-  uint8_t* row(int64_t y) { return pixels.data() + y * width * 3; }
-  const uint8_t* row(int64_t y) const { return pixels.data() + y * width * 3; }
+  int64_t row_bytes() const { return width * channels; }
+  // Whether pixels holds exactly width * height * channels bytes.
+  bool consistent() const {
+    return width >= 0 && height >= 0 && channels >= 1 &&
+           pixels.size() == static_cast<size_t>(width * height * channels);
+  }
+  uint8_t* row(int64_t y) { return pixels.data() + y * width * channels; }
+  const uint8_t* row(int64_t y) const { return pixels.data() + y * width * channels; }
 };
 
 enum class ImageFormat { Unknown, Jpeg, Png };
@@ -41,7 +52,8 @@ Image decode_image(const std::filesystem::path& path);
 // name_for_errors: what error messages call the data (usually its path).
 Image decode_image(std::span<const uint8_t> bytes, const std::string& name_for_errors);
 
-// Lossless 8-bit RGB PNG (no interlace, default zlib level): for tests and dumps.
+// Lossless 8-bit PNG (no interlace, default zlib level), RGB for 3 channels
+// and greyscale for 1: for tests and dumps.
 std::vector<uint8_t> encode_png(const Image& image);
 void write_png(const std::filesystem::path& path, const Image& image);
 

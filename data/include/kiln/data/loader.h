@@ -10,6 +10,11 @@
 //   batch b           the shard's positions [b * B, (b + 1) * B); the last,
 //                     short batch is dropped when drop_last
 //   augmentation      SampleRng(seed, e, dataset index)
+//   skipped images    (ImageFolderOptions::skip_bad_images) an example whose
+//                     load() throws SkippedImage is replaced by the next one
+//                     of epoch e's order (wrapping) that loads
+// Workers prepare whole batches, one example at a time on one thread (no
+// OpenMP inside), writing straight into the batch tensor.
 // The cursor (epoch, next batch) is all a checkpoint needs to continue the
 // exact same stream.
 #include <cstdint>
@@ -48,6 +53,8 @@ struct LoaderCursor {
   bool operator==(const LoaderCursor&) const = default;
 };
 
+// Counted as next() hands batches out, so prefetched work that a seek or
+// the destructor discards is not in them.
 struct LoaderStats {
   int64_t images = 0;            // examples prepared
   int64_t skipped = 0;           // unreadable images replaced (skip_bad_images)
@@ -70,7 +77,10 @@ class DataLoader {
 
   // The batch at the cursor, which then moves on. At the end of an epoch
   // returns nullopt once and moves the cursor to (epoch + 1, 0). A worker's
-  // error (an unreadable image) is rethrown here, for the batch it belongs to.
+  // error (an unreadable image) is rethrown here, for the batch it belongs to,
+  // as a kiln::Error naming the epoch, batch and example; the cursor has
+  // then moved past that batch, so calling next() again goes on. Call from
+  // one thread at a time.
   std::optional<Batch> next();
 
   LoaderCursor cursor() const;

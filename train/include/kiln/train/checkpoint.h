@@ -17,12 +17,17 @@
 // checksum: CRC-32 (zlib) of every tensor's name, dtype, shape and bytes, in
 // group then creation order, plus the attributes above except checksum
 // itself; load verifies it, so a truncated or bit-flipped file is an error
-// naming the file, never garbage weights.
+// naming the file, never garbage weights. (Precisely: the groups in the
+// order listed, then every root attribute but checksum sorted by name, each
+// item length-prefixed; stored as 8 lower-case hex digits. See
+// train/src/checkpoint/checksum.cpp.)
 //
 // Writing is atomic: the file is written as CHECKPOINT.tmp.<pid> in the same
 // directory, fsynced, renamed over CHECKPOINT, and the directory fsynced. A
 // crash at any moment leaves either no new file or a complete one (stale
-// *.tmp.* files are removed by the next CheckpointManager).
+// *.tmp.* files are removed by the next CheckpointManager). Tensors may be
+// non-contiguous or on another device; they are written as contiguous CPU
+// copies.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -77,7 +82,16 @@ struct CheckpointPolicy {
 // file naming the newest complete one (written atomically after it), and
 // pruning: the keep_last newest periodic checkpoints plus the keep_best best
 // by the metric are kept, others removed after a new one is committed.
-// The best-by-metric bookkeeping is in DIR/best.json (atomic too).
+// The best-by-metric bookkeeping is in DIR/best.json (atomic too):
+//   {"metric": "eval/accuracy", "mode": "max", "steps": {"100": 0.81, ...}}
+// with entries for the kept checkpoints only; a NaN metric is not recorded,
+// ties go to the earlier step, and a best.json for another metric is
+// started afresh. `latest` holds the file name and a newline. Saving a step
+// that exists replaces it (and drops its old metric); the file just saved,
+// which `latest` now names, is never pruned. One directory, one writer (rank
+// 0): the constructor creates DIR and deletes every *.tmp.<digits> file in it.
+// Warnings (a skipped checkpoint, an unreadable best.json, a failed delete)
+// go to stderr as "warning: ..." lines.
 class CheckpointManager {
  public:
   CheckpointManager(std::filesystem::path dir, CheckpointPolicy policy);

@@ -45,20 +45,31 @@ struct RunSection {
 struct ModelSection {
   // Exactly one of architecture (a registered architecture such as
   // "BitForImageClassification", with config fields) and from_pretrained.
+  // A registered architecture's name as HF's class ("BitForImageClassification";
+  // "bit/BitForImageClassification", as registered_models() lists it, is accepted).
   std::string architecture;
-  nlohmann::json config = nlohmann::json::object();  // config.json fields, checked against the family's
+  // config.json fields, checked by building the model once. Resolved to
+  // the family's every field (the model's config_json() less the keys held
+  // elsewhere: architectures, model_type, num_labels, label2id,
+  // stage_names, and id2label when it is only LABEL_0..LABEL_{n-1}).
+  // Empty with from_pretrained.
+  nlohmann::json config = nlohmann::json::object();
   std::string from_pretrained;                        // a Hugging Face model directory
+  // With architecture: resolved to the model's count (HF's default 2, or
+  // config.id2label's size). With from_pretrained: unset = the directory's.
   std::optional<int64_t> num_labels;
   bool ignore_mismatched_sizes = false;
 };
 
 struct DatasetSection {
-  std::string type;   // "image_folder" | "idx"
+  std::string type;   // "image_folder" | "idx" (required)
   std::string path;   // a folder root, or the directory holding the IDX files
-  std::string split;  // idx: "train" | "test"
-  std::string classes;  // idx: "fashion_mnist" | "mnist" (class names)
+  std::string split;  // idx: "train" | "test" (required); empty for image_folder
+  std::string classes;  // idx: "fashion_mnist" (default) | "mnist" (class names); empty for image_folder
   bool skip_bad_images = false;  // image_folder: count and skip unreadable files
   int64_t limit = 0;             // use the first N examples only (0 = all)
+  // YAML: a list of `- NAME` or `- NAME: {options}` (see transforms_config.cpp);
+  // absent: [to_tensor].
   std::vector<data::TransformSpec> transforms;
 };
 
@@ -112,7 +123,7 @@ struct CheckpointSection {
   int64_t every = 0;        // steps; 0: only at the end (and on a signal)
   int64_t keep_last = 3;    // 0: keep all
   std::string keep_best;    // a metric name ("eval/accuracy"); empty: none
-  std::string best_mode = "max";  // "max" | "min"
+  std::string best_mode = "max";  // "max" | "min"; default: min for a loss metric, else max
   std::string resume = "auto";    // "auto" | "never" | a checkpoint path
   bool resume_strict = true;      // refuse a checkpoint whose model config differs
   std::string init_from;          // a Kiln checkpoint: load its weights only
@@ -121,7 +132,7 @@ struct CheckpointSection {
 struct EarlyStoppingSection {
   std::string metric;  // empty: off
   int64_t patience = 0;
-  std::string mode = "max";
+  std::string mode = "max";  // "max" | "min"; default: min for a loss metric, else max
   double min_delta = 0.0;
 };
 
@@ -143,7 +154,9 @@ struct RunConfig {
 RunConfig load_run_config(const std::filesystem::path& path, const std::vector<std::string>& overrides = {});
 RunConfig parse_run_config(const std::string& yaml_text, const std::string& source,
                            const std::vector<std::string>& overrides = {});
-// Every key with its value, defaults included.
+// Every key with its value, defaults included, in this header's order
+// (model.config's fields alphabetically); parse_run_config reads it back to
+// an equal config.
 std::string to_yaml(const RunConfig& config);
 // Human-readable differences between two runs' model sections, one line each
 // ("model.config.hidden_sizes: [8, 16] in the checkpoint, [8, 32] here").

@@ -34,26 +34,31 @@ class ConstantWithWarmupLR : public LRScheduler {
 
 // torch.optim.lr_scheduler.StepLR's closed form:
 //   lr = base_lr * gamma ^ floor(s / step_size)
+// times the linear warm-up factor s / max(1, W) while s < W (W = 0: none,
+// exactly torch's StepLR).
 class StepLR : public LRScheduler {
  public:
-  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
+  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1, int64_t warmup_steps = 0);
   double lr_at(int64_t step, double base_lr) const override;
 
  private:
-  int64_t step_size_;
+  int64_t step_size_, warmup_;
   double gamma_;
 };
 
 // torch.optim.lr_scheduler.MultiStepLR's closed form:
 //   lr = base_lr * gamma ^ (number of milestones <= s)
-// (milestones in any order; a repeated milestone counts twice, as torch).
+// (milestones in any order; a repeated milestone counts twice, as torch),
+// times the linear warm-up factor s / max(1, W) while s < W: with W > 0 this
+// is BiT-HyperRule's schedule (warm-up, then /10 at 30%, 60%, 90%).
 class MultiStepLR : public LRScheduler {
  public:
-  MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma = 0.1);
+  MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma = 0.1, int64_t warmup_steps = 0);
   double lr_at(int64_t step, double base_lr) const override;
 
  private:
   std::vector<int64_t> milestones_;  // sorted
+  int64_t warmup_;
   double gamma_;
 };
 

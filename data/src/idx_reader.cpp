@@ -1,19 +1,22 @@
-#include "idx_reader.h"
-
+// IDX files, the format MNIST and Fashion-MNIST ship in, gzip'd or plain.
+//
+// Layout: two zero bytes, an element-type byte (0x08 = unsigned byte), a
+// rank byte, one big-endian uint32 per dimension, then the elements
+// row-major. zlib's gzread reads plain files through unchanged, so one path
+// serves both.
 #include <zlib.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <memory>
 
 #include "kiln/core/error.h"
 #include "kiln/core/native/factory.h"
+#include "kiln/data/dataset.h"
 
-namespace kiln::examples {
-
+namespace kiln::data {
 namespace {
 
 struct GzCloser {
@@ -22,14 +25,15 @@ struct GzCloser {
 using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 
 // Reads up to n bytes; fewer only at the end of the stream. zlib reports a
-// damaged gzip stream as an error rather than as a short read.
+// damaged gzip stream (a bad CRC, a broken deflate block) as an error rather
+// than as a short read.
 size_t read_some(gzFile f, void* dst, size_t n, const std::string& path) {
   size_t done = 0;
   auto* out = static_cast<unsigned char*>(dst);
   while (done < n) {
     // gzread takes an unsigned count and returns int: read in bounded chunks.
-    unsigned chunk = static_cast<unsigned>(std::min<size_t>(n - done, size_t{1} << 30));
-    int got = gzread(f, out + done, chunk);
+    const unsigned chunk = static_cast<unsigned>(std::min<size_t>(n - done, size_t{1} << 30));
+    const int got = gzread(f, out + done, chunk);
     if (got < 0) {
       int code = 0;
       const char* msg = gzerror(f, &code);
@@ -43,10 +47,12 @@ size_t read_some(gzFile f, void* dst, size_t n, const std::string& path) {
 
 }  // namespace
 
-Tensor read_idx(const std::string& path) {
-  GzFile file(gzopen(path.c_str(), "rb"));
-  KILN_CHECK(file != nullptr, "read_idx: cannot open '", path, "': ", std::strerror(errno));
-  gzFile f = file.get();
+Tensor read_idx(const std::filesystem::path& file) {
+  const std::string path = file.string();
+  errno = 0;
+  GzFile handle(gzopen(path.c_str(), "rb"));
+  KILN_CHECK(handle != nullptr, "read_idx: cannot open '", path, "': ", errno ? std::strerror(errno) : "zlib error");
+  gzFile f = handle.get();
 
   std::array<unsigned char, 4> magic{};
   KILN_CHECK(read_some(f, magic.data(), 4, path) == 4, "read_idx: '", path, "' is too short to be an IDX file");
@@ -70,7 +76,7 @@ Tensor read_idx(const std::string& path) {
   }
 
   Tensor out = native::empty(sizes, kUInt8);
-  size_t got = read_some(f, out.data_ptr(), static_cast<size_t>(numel), path);
+  const size_t got = read_some(f, out.data_ptr(), static_cast<size_t>(numel), path);
   KILN_CHECK(got == static_cast<size_t>(numel), "read_idx: '", path, "' is truncated: its header declares ", numel,
              " bytes of data but only ", got, " follow");
   unsigned char extra = 0;
@@ -79,4 +85,4 @@ Tensor read_idx(const std::string& path) {
   return out;
 }
 
-}  // namespace kiln::examples
+}  // namespace kiln::data
