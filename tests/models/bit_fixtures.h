@@ -14,8 +14,11 @@
 #include "kiln/kiln.h"
 #include "kiln/nn/serialize/safetensors.h"
 #include "nn/temp_dir.h"
+#include "tensor_bytes.h"
 
 namespace kiln::testing::bit {
+
+using kiln::testing::error_of;  // for files that use this namespace
 
 namespace fs = std::filesystem;
 namespace km = kiln::models;
@@ -45,18 +48,6 @@ inline std::string shape_str(IntArrayRef s) {
   std::ostringstream os;
   os << s;
   return os.str();
-}
-
-// The message of the kiln::Error `f` throws ("" and a test failure if none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a kiln::Error";
-  return "";
 }
 
 #define EXPECT_CONTAINS(haystack, needle) \

@@ -17,6 +17,7 @@
 
 #include "nn/temp_dir.h"
 #include "test_util.h"
+#include "tensor_bytes.h"
 
 using namespace kiln;
 using kiln::nn::StateDict;
@@ -26,21 +27,10 @@ using kiln::testing::values;
 using H5 = kiln::nn::serialize::Hdf5File;
 using kiln::nn::serialize::Hdf5Attr;
 using kiln::nn::serialize::Hdf5ObjectKind;
+using kiln::testing::bytes_of;
+using kiln::testing::from_bits;
 
 namespace {
-
-template <typename U>
-Tensor from_bits(DType dtype, std::vector<int64_t> shape, const std::vector<U>& raw) {
-  Tensor t = native::empty(shape, TensorOptions().dtype(dtype));
-  EXPECT_EQ(t.nbytes(), raw.size() * sizeof(U));
-  if (!raw.empty()) std::memcpy(t.data_ptr(), raw.data(), t.nbytes());
-  return t;
-}
-
-std::string bytes_of(const Tensor& t) {
-  EXPECT_TRUE(t.is_contiguous());
-  return std::string(static_cast<const char*>(t.data_ptr()), t.nbytes());
-}
 
 // n elements of `dtype` with varied bit patterns: every byte of the element
 // differs, so a swapped or truncated element would show.

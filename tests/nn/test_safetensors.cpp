@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "nn/temp_dir.h"
+#include "tensor_bytes.h"
 #include "test_util.h"
 
 using namespace kiln;
@@ -24,23 +25,12 @@ namespace ser = kiln::nn::serialize;
 
 namespace {
 
+using kiln::testing::bytes_of;
+using kiln::testing::from_bits;
+
 const std::string kFixture =
     (std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures/serialize/sample.safetensors").string();
 
-// A contiguous tensor whose bytes are exactly `raw` (element bit patterns).
-template <typename U>
-Tensor from_bits(DType dtype, std::vector<int64_t> shape, const std::vector<U>& raw) {
-  Tensor t = native::empty(shape, TensorOptions().dtype(dtype));
-  EXPECT_EQ(t.nbytes(), raw.size() * sizeof(U));
-  if (!raw.empty()) std::memcpy(t.data_ptr(), raw.data(), t.nbytes());
-  return t;
-}
-
-// The bytes of a loaded tensor (loads are contiguous; checked).
-std::string bytes_of(const Tensor& t) {
-  EXPECT_TRUE(t.is_contiguous());
-  return std::string(static_cast<const char*>(t.data_ptr()), t.nbytes());
-}
 template <typename U>
 std::string bytes_of(const std::vector<U>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(U));

@@ -16,10 +16,13 @@
 #include "kiln/nn/serialize/hdf5.h"
 #include "kiln/train/optim/adam.h"
 #include "nn/temp_dir.h"
+#include "tensor_bytes.h"
 #include "test_util.h"
 
 using namespace kiln;
 using kiln::nn::StateDict;
+using kiln::testing::bytes_of;
+using kiln::testing::from_bits;
 using kiln::testing::make;
 using kiln::testing::sample;
 using kiln::train::Checkpoint;
@@ -41,18 +44,6 @@ Tensor patterned(DType dtype, std::vector<int64_t> shape, unsigned seed) {
   return t;
 }
 
-template <typename U>
-Tensor from_bits(DType dtype, std::vector<int64_t> shape, const std::vector<U>& raw) {
-  Tensor t = native::empty(shape, TensorOptions().dtype(dtype));
-  EXPECT_EQ(t.nbytes(), raw.size() * sizeof(U));
-  if (!raw.empty()) std::memcpy(t.data_ptr(), raw.data(), t.nbytes());
-  return t;
-}
-
-std::string bytes_of(const Tensor& t) {
-  Tensor c = native::contiguous(t);
-  return std::string(static_cast<const char*>(c.data_ptr()), c.nbytes());
-}
 
 void expect_same(const StateDict& actual, const StateDict& expected, const std::string& what) {
   ASSERT_EQ(actual.keys(), expected.keys()) << what;

@@ -3,6 +3,7 @@
 #include "kiln/train/trainer.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -320,6 +321,13 @@ RunResult Run::fit() {
   }
   result.step = state_.step;
   result.last_eval = state_.last_eval;
+  // Whether the loader kept up: the time the trainer spent waiting for it.
+  const data::LoaderStats stats = train_loader_->stats();
+  char line[160];
+  std::snprintf(line, sizeof line, "\ndata: %lld training images prepared this session, trainer waited %.1f s for them",
+                static_cast<long long>(stats.images), stats.wait_seconds);
+  result.message += line;
+  if (stats.skipped > 0) result.message += ", " + std::to_string(stats.skipped) + " unreadable images skipped";
   return result;
 }
 
