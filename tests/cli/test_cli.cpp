@@ -68,7 +68,12 @@ TEST(Cli, ConfigErrorsNameKeyAndLineAndCreateNothing) {
   // Appended sections start on the line after the toy config's last.
   const std::string base = toy_config(t.data, t.out);
   const int64_t first = std::count(base.begin(), base.end(), '\n') + 1;
-  auto at = [&](int64_t offset) { return ":" + std::to_string(first + offset) + ":"; };
+  auto at = [&](int64_t offset) {
+    std::string where = ":";
+    where += std::to_string(first + offset);
+    where += ":";
+    return where;
+  };
   const std::vector<Case> cases = {
       {"early_stoping:\n  metric: eval/loss\n", "early_stoping", at(0)},
       {"early_stopping:\n  metric: eval/loss\n  patiense: 3\n", "early_stopping.patiense", at(2)},
@@ -204,6 +209,27 @@ TEST(Cli, EarlyStoppingEndsTheRun) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.err, "early stopping at step 6")) << r.err;
   EXPECT_TRUE(fs::exists(t.out / "model" / "model.safetensors"));
+}
+
+// A second `kiln train` on a directory in use is refused before it writes
+// anything; the first run is unaffected and, once stopped, resumable.
+TEST(Cli, SecondTrainerOnTheSameRunDirectoryIsRefused) {
+  Toy t;
+  const fs::path cfg = t.config();
+  // Long enough that it is still running whatever the machine's load.
+  Process first = spawn_kiln({"train", cfg.string(), "--set", "train.max_steps=100000"}, t.tmp.path(), "first");
+  ASSERT_GT(first.pid, 0);
+  ASSERT_TRUE(wait_for_step(first, t.out / "metrics.jsonl", 2)) << read_text(first.err);
+  Result second = t.kiln({"train", cfg.string(), "--set", "train.max_steps=100000"});
+  EXPECT_EQ(second.code, 1) << second.err;
+  EXPECT_TRUE(contains(second.err, "is in use by another kiln train (pid " + std::to_string(first.pid) + ")"))
+      << second.err;
+  kill(first.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(first), 0) << read_text(first.err);
+  // The lock went with the process: the run continues (with its original length).
+  Result resumed = t.kiln({"train", cfg.string()});
+  EXPECT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_TRUE(contains(resumed.err, "resumed from") || contains(resumed.err, "already complete")) << resumed.err;
 }
 
 TEST(Cli, InitFromLoadsWeightsOnly) {

@@ -22,6 +22,7 @@
 using namespace kiln;
 using kiln::nn::StateDict;
 using kiln::testing::bytes_of;
+using kiln::testing::error_of;
 using kiln::testing::from_bits;
 using kiln::testing::make;
 using kiln::testing::sample;
@@ -117,17 +118,6 @@ size_t find_once(const std::string& haystack, const std::string& needle) {
 
 class CheckpointFile : public kiln::testing::TempDirTest {
  protected:
-  // The message of the kiln::Error `f` throws (a failure if none).
-  template <typename F>
-  std::string error_of(F&& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    ADD_FAILURE() << "expected a kiln::Error";
-    return "";
-  }
   // Both load and inspect must fail, naming the file and saying `what`.
   void expect_rejected(const std::string& file, const std::string& what) {
     for (int verify = 0; verify < 2; ++verify) {

@@ -18,6 +18,7 @@
 #include "kiln/train/checkpoint.h"
 #include "kiln/train/optim/clip_grad.h"
 #include "run_builder.h"
+#include "run_dir_lock.h"
 #include "run_log.h"
 #include "run_state.h"
 
@@ -50,6 +51,7 @@ class Run {
   const RunConfig& config_;
   TrainerOptions options_;
   fs::path out_dir_;
+  std::unique_ptr<detail::RunDirLock> lock_;
   std::shared_ptr<models::PreTrainedModel> model_;
   std::unique_ptr<data::DataLoader> train_loader_, eval_loader_;
   std::unique_ptr<optim::Optimizer> optimizer_;
@@ -77,6 +79,7 @@ void Run::build() {
   if (run.threads > 0) set_num_threads(run.threads);
   out_dir_ = run.output_dir;
   fs::create_directories(out_dir_);
+  lock_ = std::make_unique<detail::RunDirLock>(out_dir_);
   nn::serialize::write_file_atomically((out_dir_ / "config.yaml").string(), to_yaml(config_), "kiln train");
 
   auto train_set = detail::build_dataset(config_.data.train);
