@@ -59,27 +59,25 @@ std::shared_ptr<models::PreTrainedModel> build_model(const RunConfig& config,
   std::shared_ptr<models::PreTrainedModel> model;
   if (!m.from_pretrained.empty()) {
     models::FromPretrainedOptions options;
-    options.num_labels = m.num_labels ? m.num_labels : (name_labels ? std::optional<int64_t>(n_classes) : std::nullopt);
+    options.num_labels = name_labels ? std::optional<int64_t>(n_classes) : m.num_labels;
     options.ignore_mismatched_sizes = m.ignore_mismatched_sizes;
     if (!m.architecture.empty()) options.architecture = m.architecture;
     model = models::from_pretrained(m.from_pretrained, options);
+    // A new head's labels are LABEL_i; the data set knows their names.
+    if (name_labels)
+      for (int64_t i = 0; i < n_classes; ++i) model->pretrained_config().id2label[i] = classes[static_cast<size_t>(i)];
   } else {
     models::Json json = m.config;
     json["architectures"] = models::Json::array({m.architecture});
-    if (m.num_labels) json["num_labels"] = *m.num_labels;
     if (name_labels) {
       models::Json id2label = models::Json::object();
       for (int64_t i = 0; i < n_classes; ++i) id2label[std::to_string(i)] = classes[static_cast<size_t>(i)];
       json["id2label"] = id2label;
-      json.erase("num_labels");
+    } else if (m.num_labels) {
+      json["num_labels"] = *m.num_labels;
     }
     NoGradGuard no_grad;
     model = models::create_model(json, m.architecture, config.source + ": model");
-  }
-  if (name_labels && m.num_labels.value_or(n_classes) == n_classes) {
-    auto& labels = model->pretrained_config().id2label;
-    if (static_cast<int64_t>(labels.size()) == n_classes)
-      for (int64_t i = 0; i < n_classes; ++i) labels[i] = classes[static_cast<size_t>(i)];
   }
   model->train();
   return model;

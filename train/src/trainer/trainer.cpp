@@ -169,9 +169,9 @@ fs::path Run::save_checkpoint_now() {
 }
 
 std::optional<data::Batch> Run::next_micro_batch() {
+  // The cursor never rests at an epoch's end (see below), so a batch follows.
   auto batch = train_loader_->next();
-  if (!batch) batch = train_loader_->next();  // an epoch boundary the cursor sat on
-  KILN_CHECK(batch.has_value(), "train: the training set yields no batches");
+  KILN_CHECK(batch.has_value(), "train: the loader ended an epoch unexpectedly");
   // Close the epoch as soon as its last batch is out, so a checkpoint after
   // this step already points into the next epoch.
   if (train_loader_->cursor().batch == train_loader_->batches_per_epoch()) {
@@ -192,14 +192,13 @@ bool Run::train_step() {
     data::Batch batch = *next_micro_batch();
     models::ModelInputs inputs;
     inputs.pixel_values = batch.inputs;
-    inputs.labels = batch.labels;
     Tensor loss;
     if (config_.train.label_smoothing > 0) {
-      inputs.labels = Tensor();
       loss = nn::functional::cross_entropy(
           model_->forward(inputs).logits, batch.labels,
           nn::functional::CrossEntropyFuncOptions().label_smoothing(config_.train.label_smoothing));
     } else {
+      inputs.labels = batch.labels;  // the head's own loss (HF's problem_type rules)
       loss = model_->forward(inputs).loss;
     }
     KILN_CHECK(loss.defined(), "train: model '", model_->architecture(), "' computed no loss from labels");
