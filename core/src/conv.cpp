@@ -32,13 +32,12 @@ void check_params(const Conv2dParams& p) {
   }
 }
 
-// The operand as the backend computes it: contiguous, in float32 when it is
-// a 16-bit float.
-Tensor operand(const Tensor& t) {
-  return contiguous(is_reduced_float(t.dtype()) ? to(t, kFloat32) : t);
-}
+// The dtype a device convolves a dtype in: the CPU widens 16-bit floats to
+// float32 (rounding the result once); cuDNN takes them natively.
+DType compute_dtype(DType t, Device d) { return is_reduced_float(t) && d.is_cpu() ? kFloat32 : t; }
 
-DType compute_dtype(DType t) { return is_reduced_float(t) ? kFloat32 : t; }
+// The operand as the backend computes it: contiguous, in the compute dtype.
+Tensor operand(const Tensor& t) { return contiguous(to(t, compute_dtype(t.dtype(), t.device()))); }
 
 // Floating dtype shared by two operands on one device.
 void check_pair(const char* op, const char* a_name, const Tensor& a, const char* b_name, const Tensor& b) {
@@ -113,7 +112,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
                bias.sizes(), " instead");
   }
   const DType dt = input.dtype();
-  Tensor out = empty(out_size, input.options().dtype(compute_dtype(dt)));
+  Tensor out = empty(out_size, input.options().dtype(compute_dtype(dt, input.device())));
   if (out.numel() > 0) {
     Backend& be = backend_of(input);
     Tensor out4 = batched(out);
@@ -144,7 +143,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, IntAr
              " does not match the output size ", expected, " of conv2d on input ", input_sizes, " with weight ",
              weight.sizes());
   const DType dt = grad_out.dtype();
-  Tensor grad_input = empty(input_sizes, grad_out.options().dtype(compute_dtype(dt)));
+  Tensor grad_input = empty(input_sizes, grad_out.options().dtype(compute_dtype(dt, grad_out.device())));
   if (grad_input.numel() > 0) {
     backend_of(grad_out).conv2d_backward_input(operand(batched(grad_out)), operand(weight), p, batched(grad_input));
   }
@@ -159,7 +158,7 @@ std::tuple<Tensor, Tensor> conv2d_backward_weight(const Tensor& grad_out, const 
              grad_out.sizes(), " does not match the output size ", expected, " of conv2d on input ", input.sizes(),
              " with weight ", weight_sizes);
   const DType dt = grad_out.dtype();
-  const TensorOptions opts = grad_out.options().dtype(compute_dtype(dt));
+  const TensorOptions opts = grad_out.options().dtype(compute_dtype(dt, grad_out.device()));
   Tensor grad_weight = empty(weight_sizes, opts);
   Tensor grad_bias = bias ? empty({weight_sizes[0]}, opts) : Tensor();
   const Tensor go = batched(grad_out);

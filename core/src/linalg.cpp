@@ -31,11 +31,12 @@ void check_operands(const char* op, const Tensor& a, const Tensor& b) {
              dtype_name(a.dtype()));
 }
 
-// out (3-D) = beta * out + alpha * a @ b. 16-bit floats run as float32 and
-// are rounded back once at the end.
+// out (3-D) = beta * out + alpha * a @ b. On the CPU, 16-bit floats run as
+// float32 and are rounded back once at the end; CUDA takes them natively
+// (f32 accumulation in cuBLASLt).
 void gemm_into(const Tensor& a, const Tensor& b, const Tensor& out, const Scalar& beta, const Scalar& alpha) {
   Backend& be = backend_of(out);
-  if (!is_reduced_float(out.dtype())) {
+  if (!is_reduced_float(out.dtype()) || !out.is_cpu()) {
     be.bmm(a, b, out, beta, alpha);
     return;
   }

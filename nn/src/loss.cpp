@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kiln/autograd/autocast.h"
 #include "kiln/core/error.h"
 #include "kiln/core/native.h"
 
@@ -128,9 +129,19 @@ Tensor cross_entropy_probs(const Tensor& input, const Tensor& target, const Cros
   return kiln::neg(kiln::sum(prod)) / samples;
 }
 
+// Under autocast the losses run in float32: 16-bit inputs, targets and
+// weights are cast up (autograd/autocast.h); the loss re-enters itself
+// with them.
+autograd::AutocastArgs autocast_f32(std::initializer_list<std::reference_wrapper<const Tensor>> args) {
+  return autograd::autocast_args(autograd::CastPolicy::Float32, args);
+}
+
 }  // namespace
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossFuncOptions& options) {
+  if (auto cast = autocast_f32({input, options.weight()})) {
+    return nll_loss(cast(input), target, NLLLossFuncOptions(options).weight(cast(options.weight())));
+  }
   check_class_target("nll_loss", input, target, options.ignore_index());
   check_weight("nll_loss", options.weight(), input);
   NllParts p = nll_parts(input, target, cast_weight(options.weight(), input), options.ignore_index());
@@ -138,6 +149,9 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossFuncOpti
 }
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyFuncOptions& options) {
+  if (auto cast = autocast_f32({input, target, options.weight()})) {
+    return cross_entropy(cast(input), cast(target), CrossEntropyFuncOptions(options).weight(cast(options.weight())));
+  }
   double ls = options.label_smoothing();
   KILN_CHECK(ls >= 0.0 && ls <= 1.0, "cross_entropy: label_smoothing must be in [0, 1], got ", ls);
   KILN_CHECK(input.dim() >= 1, "cross_entropy: input must have at least 1 dimension (classes), got shape ",
@@ -165,6 +179,11 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         const BinaryCrossEntropyWithLogitsFuncOptions& options) {
+  if (auto cast = autocast_f32({input, target, options.weight(), options.pos_weight()})) {
+    return binary_cross_entropy_with_logits(cast(input), cast(target), BinaryCrossEntropyWithLogitsFuncOptions(options)
+                                                                           .weight(cast(options.weight()))
+                                                                           .pos_weight(cast(options.pos_weight())));
+  }
   KILN_CHECK(target.sizes().equals(input.sizes()), "binary_cross_entropy_with_logits: target shape ",
              target.sizes(), " must be the same as input shape ", input.sizes());
   KILN_CHECK(is_floating_point(target.dtype()),
@@ -184,14 +203,17 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, const MSELossFuncOptions& options) {
+  if (auto cast = autocast_f32({input, target})) return mse_loss(cast(input), cast(target), options);
   return reduce(kiln::square(input - target), options.reduction());
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, const L1LossFuncOptions& options) {
+  if (auto cast = autocast_f32({input, target})) return l1_loss(cast(input), cast(target), options);
   return reduce(kiln::abs(input - target), options.reduction());
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const SmoothL1LossFuncOptions& options) {
+  if (auto cast = autocast_f32({input, target})) return smooth_l1_loss(cast(input), cast(target), options);
   double beta = options.beta();
   KILN_CHECK(beta >= 0.0, "smooth_l1_loss: beta must be non-negative, got ", beta);
   Tensor diff = kiln::abs(input - target);

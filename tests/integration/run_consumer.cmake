@@ -18,7 +18,9 @@ set(build ${WORK_DIR}/build)
 set(args -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=${BUILD_TYPE})
 
 if(MODE STREQUAL "subdirectory")
-  list(APPEND args -DKILN_SOURCE_DIR=${KILN_SOURCE_DIR}
+  # CPU-only: this mode covers Kiln built without CUDA (and skips compiling
+  # the kernels twice); package mode installs the main build, CUDA included.
+  list(APPEND args -DKILN_SOURCE_DIR=${KILN_SOURCE_DIR} -DKILN_CUDA=OFF
        -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCH=OFF -DKILN_BUILD_EXAMPLES=OFF)
 elseif(MODE STREQUAL "package")
   set(prefix ${WORK_DIR}/prefix)

@@ -1,12 +1,15 @@
 // Differentiable matrix products. Forwards are the native kernels; the
 // gradients are products of the output gradient with the other operand,
 // written with kiln:: ops so double backward records through them.
+#include "kiln/autograd/autocast.h"
 #include "kiln/autograd/function.h"
 #include "kiln/autograd/functions.h"
 #include "kiln/core/native.h"
 
 namespace kiln {
 
+using autograd::autocast_args;
+using autograd::CastPolicy;
 using autograd::FunctionNode;
 using autograd::record;
 using autograd::variable_list;
@@ -74,7 +77,11 @@ variable_list matmul_backward(FunctionNode& c, const Tensor& g) {
 
 }  // namespace
 
+// Under autocast each product re-enters itself with its floating
+// arguments cast to the region's dtype (autograd/autocast.h).
+
 Tensor mm(const Tensor& a, const Tensor& b) {
+  if (auto cast = autocast_args(CastPolicy::LowerPrecision, {a, b})) return kiln::mm(cast(a), cast(b));
   return record("MmBackward0", native::mm(a, b), {a, b},
                 {if_needed(a, b.requires_grad()), if_needed(b, a.requires_grad())},
                 [](FunctionNode& c, const Tensor& g) -> variable_list {
@@ -84,6 +91,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  if (auto cast = autocast_args(CastPolicy::LowerPrecision, {a, b})) return kiln::bmm(cast(a), cast(b));
   return record("BmmBackward0", native::bmm(a, b), {a, b},
                 {if_needed(a, b.requires_grad()), if_needed(b, a.requires_grad())},
                 [](FunctionNode& c, const Tensor& g) -> variable_list {
@@ -93,12 +101,16 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (auto cast = autocast_args(CastPolicy::LowerPrecision, {a, b})) return kiln::matmul(cast(a), cast(b));
   if (a.dim() == 2 && b.dim() == 2) return kiln::mm(a, b);  // what native::matmul runs too
   return record(matmul_name(a.dim(), b.dim()), native::matmul(a, b), {a, b},
                 {if_needed(a, b.requires_grad()), if_needed(b, a.requires_grad())}, matmul_backward);
 }
 
 Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, const Scalar& beta, const Scalar& alpha) {
+  if (auto cast = autocast_args(CastPolicy::LowerPrecision, {mat1, mat2, input})) {
+    return kiln::addmm(cast(input), cast(mat1), cast(mat2), beta, alpha);
+  }
   return record("AddmmBackward0", native::addmm(input, mat1, mat2, beta, alpha), {input, mat1, mat2},
                 {if_needed(mat1, mat2.requires_grad()), if_needed(mat2, mat1.requires_grad())},
                 [beta, alpha](FunctionNode& c, const Tensor& g) -> variable_list {
@@ -110,6 +122,9 @@ Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, const 
 
 Tensor baddbmm(const Tensor& input, const Tensor& batch1, const Tensor& batch2, const Scalar& beta,
                const Scalar& alpha) {
+  if (auto cast = autocast_args(CastPolicy::LowerPrecision, {batch1, batch2, input})) {
+    return kiln::baddbmm(cast(input), cast(batch1), cast(batch2), beta, alpha);
+  }
   return record("BaddbmmBackward0", native::baddbmm(input, batch1, batch2, beta, alpha), {input, batch1, batch2},
                 {if_needed(batch1, batch2.requires_grad()), if_needed(batch2, batch1.requires_grad())},
                 [beta, alpha](FunctionNode& c, const Tensor& g) -> variable_list {
@@ -122,6 +137,9 @@ Tensor baddbmm(const Tensor& input, const Tensor& batch1, const Tensor& batch2, 
 // y [..., out] = x [..., in] @ W^T + b. The weight's gradient folds every
 // leading dim into the rows of one [out, rows] @ [rows, in] product.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (auto cast = autocast_args(CastPolicy::LowerPrecision, {x, weight, bias})) {
+    return kiln::linear(cast(x), cast(weight), cast(bias));
+  }
   const char* name = bias.defined() ? "AddmmBackward0" : "MmBackward0";
   if (x.dim() > 2) name = "UnsafeViewBackward0";
   return record(name, native::linear(x, weight, bias), {x, weight, bias},

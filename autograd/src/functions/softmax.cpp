@@ -3,6 +3,7 @@
 // A plain backward uses the fused native kernel; under create_graph (grad
 // mode on inside the formula) the composite formula runs instead, so the
 // gradient records its own graph for double backward.
+#include "kiln/autograd/autocast.h"
 #include "kiln/autograd/function.h"
 #include "kiln/autograd/functions.h"
 #include "kiln/core/native.h"
@@ -15,6 +16,8 @@ using autograd::variable_list;
 
 // softmax: dx = y (g - sum(g y)).
 Tensor softmax(const Tensor& t, int64_t dim, std::optional<DType> dtype) {
+  // Autocast computes in float32 unless a dtype was asked for (torch's fp32_set_opt_dtype).
+  if (!dtype && autograd::autocast_args(autograd::CastPolicy::Float32, {t})) return kiln::softmax(t, dim, kFloat32);
   // With a dtype the input is converted first (as torch), so ToCopyBackward
   // casts the gradient back to t's dtype.
   const Tensor x = dtype ? kiln::to(t, *dtype) : t;
@@ -29,6 +32,7 @@ Tensor softmax(const Tensor& t, int64_t dim, std::optional<DType> dtype) {
 
 // log_softmax: dx = g - exp(y) sum(g).
 Tensor log_softmax(const Tensor& t, int64_t dim, std::optional<DType> dtype) {
+  if (!dtype && autograd::autocast_args(autograd::CastPolicy::Float32, {t})) return kiln::log_softmax(t, dim, kFloat32);
   const Tensor x = dtype ? kiln::to(t, *dtype) : t;
   return record("LogSoftmaxBackward0", native::log_softmax(x, dim), {x}, {},
                 [dim](FunctionNode& c, const Tensor& g) -> variable_list {

@@ -75,6 +75,12 @@ class CpuBackend final : public Backend {
   void batch_norm_backward(const Tensor& grad_out, const Tensor& in, const Tensor& mean, const Tensor& invstd,
                            const Tensor& weight, const Tensor& grad_in, const Tensor& grad_weight,
                            const Tensor& grad_bias) override;
+  // cpu_optim.cpp
+  void sgd_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                  const std::vector<Tensor>& bufs, const SGDStep& s) override;
+  void adam_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                   const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                   const std::vector<Tensor>& max_exp_avg_sqs, const AdamStep& s) override;
 };
 
 }  // namespace kiln::cpu

@@ -11,6 +11,7 @@
 // weight and bias gradients come from one fused pass of the native kernel.
 #include "kiln/nn/functional/conv.h"
 
+#include "kiln/autograd/autocast.h"
 #include "kiln/autograd/function.h"
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/core/native.h"
@@ -73,6 +74,10 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Conv2dFuncOptions
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, ExpandingArray<2> stride,
               ExpandingArray<2> padding, ExpandingArray<2> dilation, int64_t groups) {
+  // Under autocast the convolution runs in the region's dtype (autograd/autocast.h).
+  if (auto cast = autograd::autocast_args(autograd::CastPolicy::LowerPrecision, {input, weight, bias})) {
+    return conv2d(cast(input), cast(weight), cast(bias), stride, padding, dilation, groups);
+  }
   return convolution(input, weight, bias, native::conv2d_params(stride, padding, dilation, groups));
 }
 

@@ -10,12 +10,15 @@
 #include <algorithm>
 #include <vector>
 
+#include "kiln/autograd/autocast.h"
 #include "kiln/autograd/function.h"
 #include "kiln/core/error.h"
 #include "kiln/core/native.h"
 
 namespace kiln::nn::functional {
 
+using autograd::autocast_args;
+using autograd::CastPolicy;
 using autograd::FunctionNode;
 using autograd::record;
 using autograd::variable_list;
@@ -53,6 +56,10 @@ Tensor if_requires_grad(const Tensor& t) { return t.defined() && t.requires_grad
 
 Tensor layer_norm(const Tensor& input, IntArrayRef normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  // Autocast normalises 16-bit inputs in float32 (autograd/autocast.h).
+  if (auto cast = autocast_args(CastPolicy::Float32, {input, weight, bias})) {
+    return layer_norm(cast(input), normalized_shape, cast(weight), cast(bias), eps);
+  }
   auto [out, mean, rstd] = native::layer_norm(input, normalized_shape, weight, bias, eps);
   const std::vector<int64_t> ns = normalized_shape.vec();
   return record(
@@ -72,6 +79,9 @@ Tensor layer_norm(const Tensor& input, IntArrayRef normalized_shape, const Tenso
 }
 
 Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+  if (auto cast = autocast_args(CastPolicy::Float32, {input, weight, bias})) {
+    return group_norm(cast(input), num_groups, cast(weight), cast(bias), eps);
+  }
   auto [out, mean, rstd] = native::group_norm(input, num_groups, weight, bias, eps);
   return record(
       "NativeGroupNormBackward0", out, {input, weight, bias}, {input, weight, if_requires_grad(bias), mean, rstd},
@@ -96,6 +106,13 @@ Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight,
 
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+  // The running statistics are buffers updated in place, never cast; with
+  // 16-bit ones (a model converted whole) the op stays in the input's dtype.
+  const bool f32_stats = (!running_mean.defined() || running_mean.dtype() == kFloat32) &&
+                         (!running_var.defined() || running_var.dtype() == kFloat32);
+  if (auto cast = autocast_args(CastPolicy::Float32, {input, weight, bias}); cast && f32_stats) {
+    return batch_norm(cast(input), running_mean, running_var, cast(weight), cast(bias), training, momentum, eps);
+  }
   // The running statistics are buffers: their update is never recorded.
   auto [out, mean, invstd] =
       native::batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps);

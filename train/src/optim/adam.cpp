@@ -66,6 +66,14 @@ void Adam::step_group(ParamGroup& group) {
                      group.get_bool("maximize"),
                      decoupled_,
                      0.0};
+  // The group's tuples, one fused update per distinct step count: the
+  // counts are per parameter (a parameter added later, or loaded state,
+  // may lag), and the bias corrections depend on them.
+  struct Tuples {
+    double step;
+    std::vector<Tensor> params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs;
+  };
+  std::vector<Tuples> by_step;
   for (const Tensor& p : group.params) {
     const Tensor& grad = p.grad();
     if (!grad.defined()) continue;
@@ -80,9 +88,19 @@ void Adam::step_group(ParamGroup& group) {
     // torch counts in a float32 tensor and reads it back as a Python float.
     float& step = st.at("step").data_ptr<float>()[0];
     step += 1.0f;
-    s.step = step;
-    detail::adam_update(p, grad, st.at("exp_avg"), st.at("exp_avg_sq"),
-                        s.amsgrad ? st.at("max_exp_avg_sq") : Tensor(), s);
+    const double count = step;
+    auto it = by_step.begin();
+    while (it != by_step.end() && it->step != count) ++it;
+    if (it == by_step.end()) it = by_step.insert(by_step.end(), Tuples{count, {}, {}, {}, {}, {}});
+    it->params.push_back(p);
+    it->grads.push_back(grad);
+    it->exp_avgs.push_back(st.at("exp_avg"));
+    it->exp_avg_sqs.push_back(st.at("exp_avg_sq"));
+    if (s.amsgrad) it->max_exp_avg_sqs.push_back(st.at("max_exp_avg_sq"));
+  }
+  for (const Tuples& t : by_step) {
+    s.step = t.step;
+    detail::adam_update(t.params, t.grads, t.exp_avgs, t.exp_avg_sqs, t.max_exp_avg_sqs, s);
   }
 }
 

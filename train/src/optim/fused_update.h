@@ -13,32 +13,35 @@
 // correctly rounded one; see adam.h). For 16-bit types torch's own
 // vectorised body and scalar tail round differently; this follows the body.
 //
-// CPU only for now (the CUDA backend will bring its own kernels). Operands
-// need not be contiguous: strided ones are worked on through contiguous
-// copies, written back afterwards.
-#include "kiln/core/tensor.h"
+// The loops are backend kernels (core/src/cpu/cpu_optim.cpp,
+// cuda/src/kernels/optim.cu); these functions check the operands, run the
+// kernel of the parameter's device and bump the written tensors' versions.
+// Operands need not be contiguous.
+#include <vector>
+
+#include "kiln/core/backend.h"
 
 namespace kiln::optim::detail {
 
-struct SGDStep {
-  double lr, momentum, dampening, weight_decay;
-  bool nesterov, maximize;
-  // First update of the momentum buffer: it becomes the gradient (after
-  // weight decay), with no dampening, as torch.
-  bool init_buffer;
-};
+using kiln::SGDStep;
+using kiln::AdamStep;
 
 // buf: undefined when momentum == 0.
 void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& buf, const SGDStep& s);
 
-struct AdamStep {
-  double lr, beta1, beta2, eps, weight_decay;
-  bool amsgrad, maximize, decoupled;
-  double step;  // the count after this update's increment, as torch's step tensor holds it
-};
-
 // max_exp_avg_sq: undefined unless amsgrad.
 void adam_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                  const Tensor& max_exp_avg_sq, const AdamStep& s);
+
+// The same updates over lists of tuples (params[i], grads[i], ...) sharing
+// one set of hyperparameters: every tuple is checked first, then the
+// backend runs once per (device, dtype) of the parameters (a multi-tensor
+// launch on CUDA). bufs / max_exp_avg_sqs may be empty when momentum == 0 /
+// without amsgrad; otherwise they have one entry per parameter.
+void sgd_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& bufs,
+                const SGDStep& s);
+void adam_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                 const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                 const std::vector<Tensor>& max_exp_avg_sqs, const AdamStep& s);
 
 }  // namespace kiln::optim::detail

@@ -49,18 +49,34 @@ void SGD::step_group(ParamGroup& group) {
                     group.get_bool("nesterov"),
                     group.get_bool("maximize"),
                     false};
+  // The group's tuples, in two lists: buffers made by this step start as
+  // the gradient, the others follow the momentum rule (two calls of one
+  // fused update each).
+  struct Tuples {
+    std::vector<Tensor> params, grads, bufs;
+  };
+  Tuples fresh, existing;
   for (const Tensor& p : group.params) {
     const Tensor& grad = p.grad();
     if (!grad.defined()) continue;
-    Tensor buf;
+    Tuples* into = &existing;
     if (s.momentum != 0.0) {
       ParamState& st = state_for(p);
-      Tensor* existing = st.find("momentum_buffer");
-      s.init_buffer = existing == nullptr;
-      // Zeros, not empty: the fused loop reads the buffer before it selects the gradient.
-      buf = existing ? *existing : st.insert("momentum_buffer", native::zeros(p.sizes(), p.options()));
+      Tensor* buf = st.find("momentum_buffer");
+      if (buf == nullptr) {
+        into = &fresh;
+        // Zeros, not empty: the fused loop reads the buffer before it selects the gradient.
+        buf = &st.insert("momentum_buffer", native::zeros(p.sizes(), p.options()));
+      }
+      into->bufs.push_back(*buf);
     }
-    detail::sgd_update(p, grad, buf, s);
+    into->params.push_back(p);
+    into->grads.push_back(grad);
+  }
+  for (Tuples* t : {&existing, &fresh}) {
+    if (t->params.empty()) continue;
+    s.init_buffer = t == &fresh;
+    detail::sgd_update(t->params, t->grads, t->bufs, s);
   }
 }
 

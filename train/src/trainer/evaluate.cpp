@@ -4,12 +4,14 @@
 #include <numeric>
 #include <vector>
 
+#include "kiln/autograd/autocast.h"
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/nn/functional/loss.h"
 
 namespace kiln::train::detail {
 
-std::map<std::string, double> evaluate(models::PreTrainedModel& model, data::DataLoader& loader) {
+std::map<std::string, double> evaluate(models::PreTrainedModel& model, data::DataLoader& loader, Device device,
+                                       bool bf16_autocast) {
   NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -19,13 +21,17 @@ std::map<std::string, double> evaluate(models::PreTrainedModel& model, data::Dat
   loader.seek({0, 0});
   while (auto batch = loader.next()) {
     models::ModelInputs inputs;
-    inputs.pixel_values = batch->inputs;
-    Tensor logits = model.forward(inputs).logits;
+    inputs.pixel_values = batch->inputs.to(device, /*non_blocking=*/true);
+    Tensor logits;
+    {
+      AutocastGuard autocast(device.type(), kBFloat16, bf16_autocast);
+      logits = model.forward(inputs).logits;
+    }
     KILN_CHECK(logits.defined() && logits.dim() == 2, "evaluate: the model gives no [N, classes] logits");
-    Tensor loss = nn::functional::cross_entropy(logits, batch->labels,
+    Tensor loss = nn::functional::cross_entropy(logits.to(kFloat32), batch->labels.to(device),
                                                 nn::functional::CrossEntropyFuncOptions().reduction(nn::functional::Reduction::Sum));
     loss_sum += loss.item<double>();
-    const Tensor scores = logits.to(DType::Float32).contiguous();
+    const Tensor scores = logits.to(Device(kCPU), kFloat32).contiguous();
     const int64_t n = scores.size(0), classes = scores.size(1), k = std::min<int64_t>(5, classes);
     const float* s = scores.data_ptr<float>();
     const int64_t* labels = batch->labels.contiguous().data_ptr<int64_t>();

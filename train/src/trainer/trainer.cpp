@@ -9,7 +9,10 @@
 #include <sstream>
 
 #include "evaluate.h"
+#include "kiln/autograd/autocast.h"
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/core/backend.h"
+#include "kiln/core/math_mode.h"
 #include "kiln/core/generator.h"
 #include "kiln/core/parallel.h"
 #include "kiln/models/registry.h"
@@ -59,6 +62,7 @@ class Run {
   std::unique_ptr<CheckpointManager> checkpoints_;
   std::unique_ptr<detail::RunLog> log_;
   std::vector<Tensor> params_;
+  Device device_{kCPU};
   detail::RunState state_;
   int64_t total_steps_ = 0;
   int64_t resumed_from_ = -1;
@@ -74,8 +78,12 @@ class Run {
 
 void Run::build() {
   const RunSection& run = config_.run;
-  KILN_CHECK(run.device == "cpu", "run.device: '", run.device,
-             "' is not available: this build of Kiln has the CPU backend only");
+  device_ = Device(run.device);
+  KILN_CHECK(device_.is_cpu() || has_backend(kCUDA), "run.device: '", run.device,
+             "' is not available: this build of Kiln has no CUDA backend, or no GPU was found");
+  // precision: tf32 lets f32 matmuls and convolutions use TF32 tensor cores;
+  // bf16 runs the forward pass under autocast (parameters stay f32).
+  set_float32_matmul_precision(config_.train.precision == "tf32" ? "high" : "highest");
   if (run.threads > 0) set_num_threads(run.threads);
   out_dir_ = run.output_dir;
   fs::create_directories(out_dir_);
@@ -87,6 +95,8 @@ void Run::build() {
   // the same model before loading the checkpoint over it.
   manual_seed(run.seed);
   model_ = detail::build_model(config_, train_set->classes());
+  // Before the optimizer is built, so its state lives beside the parameters.
+  if (!device_.is_cpu()) model_->to(device_);
   train_loader_ = detail::build_loader(config_, train_set, /*train=*/true);
   if (config_.data.eval) eval_loader_ = detail::build_loader(config_, detail::build_dataset(*config_.data.eval), false);
 
@@ -190,16 +200,24 @@ bool Run::train_step() {
   last_lr_ = optimizer_->param_groups().front().lr();
   for (int64_t micro = 0; micro < accum; ++micro) {
     data::Batch batch = *next_micro_batch();
+    if (!device_.is_cpu()) {
+      batch.inputs = batch.inputs.to(device_, /*non_blocking=*/true);
+      batch.labels = batch.labels.to(device_, /*non_blocking=*/true);
+    }
     models::ModelInputs inputs;
     inputs.pixel_values = batch.inputs;
     Tensor loss;
-    if (config_.train.label_smoothing > 0) {
-      loss = nn::functional::cross_entropy(
-          model_->forward(inputs).logits, batch.labels,
-          nn::functional::CrossEntropyFuncOptions().label_smoothing(config_.train.label_smoothing));
-    } else {
-      inputs.labels = batch.labels;  // the head's own loss (HF's problem_type rules)
-      loss = model_->forward(inputs).loss;
+    {
+      // Forward and loss only: backward runs outside autocast, as torch recommends.
+      AutocastGuard autocast(device_.type(), kBFloat16, config_.train.precision == "bf16");
+      if (config_.train.label_smoothing > 0) {
+        loss = nn::functional::cross_entropy(
+            model_->forward(inputs).logits, batch.labels,
+            nn::functional::CrossEntropyFuncOptions().label_smoothing(config_.train.label_smoothing));
+      } else {
+        inputs.labels = batch.labels;  // the head's own loss (HF's problem_type rules)
+        loss = model_->forward(inputs).loss;
+      }
     }
     KILN_CHECK(loss.defined(), "train: model '", model_->architecture(), "' computed no loss from labels");
     const double value = loss.item<double>();
@@ -241,7 +259,7 @@ bool Run::train_step() {
 
 void Run::run_eval() {
   if (!eval_loader_ || evaluated_) return;
-  state_.last_eval = detail::evaluate(*model_, *eval_loader_);
+  state_.last_eval = detail::evaluate(*model_, *eval_loader_, device_, config_.train.precision == "bf16");
   evaluated_ = true;
   json line = {{"event", "eval"}, {"step", state_.step}, {"epoch", train_loader_->cursor().epoch}};
   for (const auto& [k, v] : state_.last_eval) line[k] = k == "eval/examples" ? json(static_cast<int64_t>(v)) : json(v);
@@ -350,8 +368,12 @@ std::map<std::string, double> evaluate_checkpoint(const RunConfig& config, const
     NoGradGuard no_grad;
     model->load_state_dict(checkpoint.model);
   }
+  const Device device(config.run.device);
+  KILN_CHECK(device.is_cpu() || has_backend(kCUDA), "run.device: '", config.run.device,
+             "' is not available: this build of Kiln has no CUDA backend, or no GPU was found");
+  if (!device.is_cpu()) model->to(device);
   auto loader = detail::build_loader(config, eval_set, /*train=*/false);
-  return detail::evaluate(*model, *loader);
+  return detail::evaluate(*model, *loader, device, config.train.precision == "bf16");
 }
 
 }  // namespace kiln::train

@@ -1,5 +1,6 @@
 #pragma once
 // Everything public in the autograd layer.
+#include "kiln/autograd/autocast.h"
 #include "kiln/autograd/autograd_meta.h"
 #include "kiln/autograd/engine.h"
 #include "kiln/autograd/function.h"

@@ -11,6 +11,7 @@
 // kernel says so; "same dtype" means the native layer converted first.
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "kiln/core/device.h"
 #include "kiln/core/generator.h"
@@ -70,6 +71,23 @@ struct RandomSpec {
   Tensor probabilities;  // Bernoulli with per-element p (same shape as out), else undefined
 };
 
+// One optimizer step's hyper-parameters, as torch.optim's single-tensor
+// SGD and Adam/AdamW compute them (the rounding contract is in
+// train/src/optim/fused_update.h).
+struct SGDStep {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, maximize;
+  // First update of the momentum buffers: they become the gradient (after
+  // weight decay), with no dampening, as torch.
+  bool init_buffer;
+};
+
+struct AdamStep {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool amsgrad, maximize, decoupled;  // decoupled: AdamW's weight decay
+  double step;  // the count after this update's increment, as torch's step tensor holds it
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -118,7 +136,8 @@ class Backend {
 
   // ---- linear algebra ----
   // out[b] = beta * out[b] + alpha * a[b] @ b[b]; a [B,M,K], b [B,K,N], out [B,M,N],
-  // floating, same dtype. Transposed operands (either of the last two strides
+  // floating, same dtype (f16/bf16 only off the CPU, accumulating in f32).
+  // Transposed operands (either of the last two strides
   // equal to 1) are passed to BLAS as flags, not copied. beta == 0 ignores out's contents.
   virtual void bmm(const Tensor& a, const Tensor& b, const Tensor& out, const Scalar& beta,
                    const Scalar& alpha) = 0;
@@ -136,7 +155,8 @@ class Backend {
   virtual void flip(const Tensor& in, IntArrayRef dims, const Tensor& out) = 0;
 
   // ---- convolution ----
-  // All tensors contiguous, one floating dtype. input [N, Cin, H, W], weight
+  // All tensors contiguous, one floating dtype (f16/bf16 only on devices
+  // other than the CPU, whose native layer widens them to f32 first). input [N, Cin, H, W], weight
   // [Cout, Cin/groups, kH, kW], out [N, Cout, Ho, Wo] (shape computed by the
   // native layer); bias [Cout] or undefined.
   virtual void conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
@@ -203,6 +223,18 @@ class Backend {
   virtual void batch_norm_backward(const Tensor& grad_out, const Tensor& in, const Tensor& mean,
                                    const Tensor& invstd, const Tensor& weight, const Tensor& grad_in,
                                    const Tensor& grad_weight, const Tensor& grad_bias) = 0;
+
+  // ---- optimizers ----
+  // In place, one update of every tuple (params[i], grads[i], state[i]...):
+  // the lists have one length; a tuple's tensors share a shape and a
+  // floating dtype but may be strided. bufs entries are undefined when
+  // momentum == 0; max_exp_avg_sqs entries are undefined unless amsgrad.
+  // A device may run the whole list as one fused launch.
+  virtual void sgd_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                          const std::vector<Tensor>& bufs, const SGDStep& s) = 0;
+  virtual void adam_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                           const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                           const std::vector<Tensor>& max_exp_avg_sqs, const AdamStep& s) = 0;
 };
 
 Backend& backend(DeviceType type);

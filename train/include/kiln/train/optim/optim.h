@@ -3,6 +3,7 @@
 // parameter-group helpers.
 #include "kiln/train/optim/adam.h"
 #include "kiln/train/optim/clip_grad.h"
+#include "kiln/train/optim/grad_scaler.h"
 #include "kiln/train/optim/lr_scheduler.h"
 #include "kiln/train/optim/lr_schedules.h"
 #include "kiln/train/optim/optimizer.h"
