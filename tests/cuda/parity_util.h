@@ -39,9 +39,11 @@ inline Device cpu() { return Device(kCPU); }
 #ifndef KILN_PARITY_CPU_SELFTEST
 inline Device gpu() { return Device(kCUDA); }
 #else
-// A development aid: with KILN_PARITY_CPU_SELFTEST both runs happen on the
-// CPU, which checks the case tables themselves (shapes, dtypes, backward)
-// on a machine without a GPU.
+// A development aid: compiled with -DKILN_PARITY_CPU_SELFTEST (and linked
+// against kiln::kiln without kiln_cuda), a test file runs both sides on
+// the CPU. That checks the case tables themselves (shapes, dtypes, that
+// every case runs and backward cases have differentiable outputs) on a
+// machine without a GPU; it cannot check the CUDA kernels.
 inline Device gpu() { return Device(kCPU); }
 #endif
 
@@ -244,16 +246,22 @@ inline TensorList device_token() { return {native::zeros({1})}; }
 class Tf32Guard {
  public:
   Tf32Guard(Device device, bool allow) : active_(device.is_cuda()) {
+#ifndef KILN_PARITY_CPU_SELFTEST
     if (!active_) return;
     previous_matmul_ = kiln::cuda::allow_tf32();
     previous_cudnn_ = kiln::cuda::cudnn_allow_tf32();
     kiln::cuda::set_allow_tf32(allow);
     kiln::cuda::set_cudnn_allow_tf32(allow);
+#else
+    (void)allow;
+#endif
   }
   ~Tf32Guard() {
+#ifndef KILN_PARITY_CPU_SELFTEST
     if (!active_) return;
     kiln::cuda::set_allow_tf32(previous_matmul_);
     kiln::cuda::set_cudnn_allow_tf32(previous_cudnn_);
+#endif
   }
   Tf32Guard(const Tf32Guard&) = delete;
   Tf32Guard& operator=(const Tf32Guard&) = delete;

@@ -32,7 +32,13 @@ struct Norm {
 Norm with_dtype(Norm n, DType dt, DType param_dt) {
   n.dt = dt;
   n.param_dt = param_dt;
-  n.name += "_" + dn(dt) + (param_dt != dt ? "_" + dn(param_dt) + "_params" : "");
+  n.name += '_';
+  n.name += short_name(dt);
+  if (param_dt != dt) {
+    n.name += '_';
+    n.name += short_name(param_dt);
+    n.name += "_params";
+  }
   return n;
 }
 

@@ -27,13 +27,27 @@ TensorList reduce_direct(ReduceOp op, const Tensor& in, const std::vector<int64_
                        [&](const Tensor& out) { be(in).reduce(op, in, out); });
 }
 
+enum class Layout { Contiguous, Transposed, Sliced, Broadcast };
+
+// The view of a 2-D base the kernel reduces: itself, its transpose, every
+// third column from column 1, or row 0 expanded to 64 rows (stride 0).
+Tensor layout_view(const Tensor& base, Layout layout) {
+  switch (layout) {
+    case Layout::Contiguous: return base;
+    case Layout::Transposed: return native::t(base);
+    case Layout::Sliced: return native::slice(base, 1, 1, std::nullopt, 3);
+    case Layout::Broadcast: return native::expand(native::slice(base, 0, 0, 1), {64, base.size(1)});
+  }
+  return base;
+}
+
 struct ReduceCase {
   std::string name;
   ReduceOp op;
   std::function<Tensor(Generator&)> input;
   std::vector<int64_t> dims;
   DType out_dtype;
-  bool transpose = false;  // reduce a transposed view of the (2-D) input
+  Layout layout = Layout::Contiguous;
 };
 
 std::vector<Case> reduce_cases() {
@@ -58,7 +72,11 @@ std::vector<Case> reduce_cases() {
       {"sum_f32_cols", ReduceOp::Sum, u({64, 300}, -1, 1), {0}, kFloat32},
       {"sum_f32_all", ReduceOp::Sum, u({64, 300}, 0, 1), {0, 1}, kFloat32},
       {"sum_f32_outer_inner", ReduceOp::Sum, u({6, 7, 9}, -1, 1), {0, 2}, kFloat32},
-      {"sum_f32_transposed", ReduceOp::Sum, u({300, 64}, -1, 1), {1}, kFloat32, true},
+      {"sum_f32_transposed", ReduceOp::Sum, u({300, 64}, -1, 1), {1}, kFloat32, Layout::Transposed},
+      {"sum_f32_sliced", ReduceOp::Sum, u({64, 900}, -1, 1), {1}, kFloat32, Layout::Sliced},
+      {"sum_f32_broadcast_dim", ReduceOp::Sum, u({3, 300}, -1, 1), {0}, kFloat32, Layout::Broadcast},
+      {"max_f32_broadcast_dim", ReduceOp::Max, u({3, 300}, -1, 1), {0, 1}, kFloat32, Layout::Broadcast},
+      {"any_bool_sliced", ReduceOp::Any, b({64, 900}, 0.01), {1}, kBool, Layout::Sliced},
       {"sum_f32_long_rows", ReduceOp::Sum, u({3, 100003}, 0, 1), {1}, kFloat32},
       {"sum_f32_huge_all", ReduceOp::Sum, u({1 << 20}, 0, 1), {0}, kFloat32},
       {"sum_f32_many_short_rows", ReduceOp::Sum, u({100003, 3}, -1, 1), {1}, kFloat32},
@@ -80,7 +98,7 @@ std::vector<Case> reduce_cases() {
       {"max_f32_rows_nan_inf", ReduceOp::Max, with_nan({64, 300}, kFloat32), {1}, kFloat32},
       {"min_f32_cols_nan_inf", ReduceOp::Min, with_nan({64, 300}, kFloat32), {0}, kFloat32},
       {"max_f32_all", ReduceOp::Max, u({257, 1031}, -1, 1), {0, 1}, kFloat32},
-      {"min_f32_transposed", ReduceOp::Min, u({300, 64}, -1, 1), {1}, kFloat32, true},
+      {"min_f32_transposed", ReduceOp::Min, u({300, 64}, -1, 1), {1}, kFloat32, Layout::Transposed},
       {"max_f64_rows", ReduceOp::Max, u({64, 300}, -1, 1, kFloat64), {1}, kFloat64},
       {"max_bf16_rows", ReduceOp::Max, with_nan({64, 300}, kBFloat16), {1}, kBFloat16},
       {"min_f16_rows", ReduceOp::Min, u({64, 300}, -1, 1, kFloat16), {1}, kFloat16},
@@ -100,8 +118,7 @@ std::vector<Case> reduce_cases() {
   for (const ReduceCase& r : rs) {
     cs.push_back({"reduce_" + r.name, [input = r.input](Generator& g) { return TensorList{input(g)}; },
                   [r](const TensorList& in) {
-                    const Tensor x = r.transpose ? native::t(in[0]) : in[0];
-                    return reduce_direct(r.op, x, r.dims, r.out_dtype);
+                    return reduce_direct(r.op, layout_view(in[0], r.layout), r.dims, r.out_dtype);
                   }});
   }
   return cs;

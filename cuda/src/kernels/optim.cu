@@ -120,72 +120,87 @@ __device__ __forceinline__ T* operand(const ListArgs& a, int k, const BlockChunk
   return static_cast<T*>(a.ptrs[k][c.tensor]) + c.start;
 }
 
+// Each kernel works on kIlp elements per thread at a time: all their loads
+// are issued first, then the arithmetic, then the stores, so a thread keeps
+// several loads in flight.
+
 // ---- SGD ----
+// One element: x (param), d (grad) and b (momentum buffer) in, updated x and b out.
 template <typename T>
-__device__ __forceinline__ void sgd_element(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ buf,
-                                            int64_t i, const SgdScalars<opmath_t<T>>& s) {
-  using C = opmath_t<T>;
-  const C x = cast<C>(p[i]);
-  C d = cast<C>(g[i]);
+__device__ __forceinline__ void sgd_math(opmath_t<T>& x, opmath_t<T> d, opmath_t<T>& buf,
+                                         const SgdScalars<opmath_t<T>>& s) {
   d = s.maximize ? -d : d;                                             // -grad
   d = s.decay ? rnd<T>(fma_rn(s.wd, x, d)) : d;                        // grad.add(param, alpha=wd)
   if (s.use_buf) {
-    const C old = rnd<T>(mul_rn(cast<C>(buf[i]), s.mom_factor));       // buf.mul_(momentum)
-    const C b = s.init ? d : rnd<T>(fma_rn(s.keep, d, old));           // .add_(grad, alpha=1-dampening);
+    const auto old = rnd<T>(mul_rn(buf, s.mom_factor));                // buf.mul_(momentum)
+    const auto b = s.init ? d : rnd<T>(fma_rn(s.keep, d, old));        // .add_(grad, alpha=1-dampening);
                                                                        // the first step: grad.clone()
-    buf[i] = cast<T>(b);
+    buf = b;
     d = s.nesterov ? rnd<T>(fma_rn(s.mom_alpha, b, d)) : b;            // grad.add(buf, alpha=momentum)
   }
-  p[i] = cast<T>(fma_rn(s.neg_lr, d, x));                              // param.add_(grad, alpha=-lr)
+  x = fma_rn(s.neg_lr, d, x);                                          // param.add_(grad, alpha=-lr)
 }
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) sgd_kernel(const ListArgs args, const SgdScalars<opmath_t<T>> s) {
+  using C = opmath_t<T>;
   const BlockChunk c = block_chunk(args);
   T* __restrict__ p = operand<T>(args, 0, c);
   const T* __restrict__ g = operand<T>(args, 1, c);
   T* __restrict__ buf = s.use_buf ? operand<T>(args, 2, c) : nullptr;
-  // Each element is independent, so unrolling lets a thread keep kIlp
-  // elements' loads in flight.
   for (int64_t base = threadIdx.x; base < c.n; base += int64_t{kThreads} * kIlp) {
+    C rp[kIlp], rg[kIlp], rb[kIlp];
 #pragma unroll
     for (int k = 0; k < kIlp; ++k) {
       const int64_t i = base + int64_t{k} * kThreads;
-      if (i < c.n) sgd_element<T>(p, g, buf, i, s);
+      rp[k] = rg[k] = rb[k] = C(0);
+      if (i < c.n) {
+        rp[k] = cast<C>(p[i]);
+        rg[k] = cast<C>(g[i]);
+        if (s.use_buf) rb[k] = cast<C>(buf[i]);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kIlp; ++k) sgd_math<T>(rp[k], rg[k], rb[k], s);
+#pragma unroll
+    for (int k = 0; k < kIlp; ++k) {
+      const int64_t i = base + int64_t{k} * kThreads;
+      if (i < c.n) {
+        p[i] = cast<T>(rp[k]);
+        if (s.use_buf) buf[i] = cast<T>(rb[k]);
+      }
     }
   }
 }
 
 // ---- Adam / AdamW ----
+// One element: x (param), d (grad), a (exp_avg), b (exp_avg_sq), bmax
+// (max_exp_avg_sq) in, updated x, a, b, bmax out.
 template <typename T>
-__device__ __forceinline__ void adam_element(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,
-                                             T* __restrict__ v, T* __restrict__ vmax, int64_t i,
-                                             const AdamScalars<opmath_t<T>>& s) {
+__device__ __forceinline__ void adam_math(opmath_t<T>& x, opmath_t<T> d, opmath_t<T>& a, opmath_t<T>& b,
+                                          opmath_t<T>& bmax, const AdamScalars<opmath_t<T>>& s) {
   using C = opmath_t<T>;
-  C d = cast<C>(g[i]);
   d = s.maximize ? -d : d;                                             // -grad
-  C x = cast<C>(p[i]);
   d = s.l2 ? rnd<T>(fma_rn(s.wd, x, d)) : d;                           // grad.add(param, alpha=wd)
-  C a = cast<C>(m[i]);
   a = rnd<T>(fma_rn(s.coeff, sub_rn(d, a), s.small ? a : d));         // exp_avg.lerp_(grad, 1-beta1)
-  C b = rnd<T>(mul_rn(cast<C>(v[i]), s.beta2));                        // exp_avg_sq.mul_(beta2)
+  b = rnd<T>(mul_rn(b, s.beta2));                                      // exp_avg_sq.mul_(beta2)
   b = rnd<T>(fma_rn(mul_rn(s.one_minus_beta2, d), d, b));              // .addcmul_(grad, grad, 1-beta2)
-  m[i] = cast<T>(a);
-  v[i] = cast<T>(b);
+  C v = b;
   if (s.amsgrad) {
-    b = maximum(cast<C>(vmax[i]), b);                                  // torch.maximum(max_sq, exp_avg_sq)
-    vmax[i] = cast<T>(b);
+    bmax = maximum(bmax, b);                                           // torch.maximum(max_sq, exp_avg_sq)
+    v = bmax;
   }
-  const C root = sqrt_rn(b);                                           // .sqrt()
+  const C root = sqrt_rn(v);                                           // .sqrt()
   x = s.decoupled ? rnd<T>(mul_rn(x, s.shrink)) : x;                   // param.mul_(1 - lr*wd), done first
   C denom = rnd<T>(div_rn(rnd<T>(root), s.bc2_sqrt));                  // / bias_correction2_sqrt
   denom = rnd<T>(add_rn(denom, s.eps));                                // .add_(eps)
-  // param.addcdiv_(exp_avg, denom, value=-step_size); a is exp_avg as stored.
-  p[i] = cast<T>(add_rn(x, div_rn(mul_rn(s.neg_step_size, a), denom)));
+  x = add_rn(x, div_rn(mul_rn(s.neg_step_size, a), denom));            // param.addcdiv_(exp_avg, denom,
+                                                                       //   value=-step_size)
 }
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) adam_kernel(const ListArgs args, const AdamScalars<opmath_t<T>> s) {
+  using C = opmath_t<T>;
   const BlockChunk c = block_chunk(args);
   T* __restrict__ p = operand<T>(args, 0, c);
   const T* __restrict__ g = operand<T>(args, 1, c);
@@ -193,10 +208,30 @@ __global__ void __launch_bounds__(kThreads) adam_kernel(const ListArgs args, con
   T* __restrict__ v = operand<T>(args, 3, c);
   T* __restrict__ vmax = s.amsgrad ? operand<T>(args, 4, c) : nullptr;
   for (int64_t base = threadIdx.x; base < c.n; base += int64_t{kThreads} * kIlp) {
+    C rp[kIlp], rg[kIlp], rm[kIlp], rv[kIlp], rx[kIlp];
 #pragma unroll
     for (int k = 0; k < kIlp; ++k) {
       const int64_t i = base + int64_t{k} * kThreads;
-      if (i < c.n) adam_element<T>(p, g, m, v, vmax, i, s);
+      rp[k] = rg[k] = rm[k] = rv[k] = rx[k] = C(0);
+      if (i < c.n) {
+        rp[k] = cast<C>(p[i]);
+        rg[k] = cast<C>(g[i]);
+        rm[k] = cast<C>(m[i]);
+        rv[k] = cast<C>(v[i]);
+        if (s.amsgrad) rx[k] = cast<C>(vmax[i]);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kIlp; ++k) adam_math<T>(rp[k], rg[k], rm[k], rv[k], rx[k], s);
+#pragma unroll
+    for (int k = 0; k < kIlp; ++k) {
+      const int64_t i = base + int64_t{k} * kThreads;
+      if (i < c.n) {
+        p[i] = cast<T>(rp[k]);
+        m[i] = cast<T>(rm[k]);
+        v[i] = cast<T>(rv[k]);
+        if (s.amsgrad) vmax[i] = cast<T>(rx[k]);
+      }
     }
   }
 }
@@ -287,7 +322,8 @@ std::vector<std::pair<DType, std::vector<size_t>>> by_dtype(const std::vector<Te
   return groups;
 }
 
-void check_lists(const char* op, const std::vector<Tensor>& params, std::initializer_list<const std::vector<Tensor>*> lists) {
+void check_lists(const char* op, const std::vector<Tensor>& params,
+                 std::initializer_list<const std::vector<Tensor>*> lists) {
   for (const auto* l : lists) {
     KILN_CHECK(l->size() == params.size(), op, " (CUDA): tensor lists differ in length (", params.size(), " and ",
                l->size(), ")");

@@ -67,8 +67,8 @@ void sgd_update(const std::vector<Tensor>& params, const std::vector<Tensor>& gr
     if (momentum) check_operand("SGD", params[i], bufs[i], "momentum_buffer");
   }
   for (const std::vector<size_t>& idx : buckets(params)) {
-    backend_of(params[idx[0]]).sgd_update(pick(params, idx), pick(grads, idx), momentum ? pick(bufs, idx) : pick({}, idx),
-                                          s);
+    const std::vector<Tensor> b = momentum ? pick(bufs, idx) : pick({}, idx);
+    backend_of(params[idx[0]]).sgd_update(pick(params, idx), pick(grads, idx), b, s);
   }
   for (size_t i = 0; i < params.size(); ++i) {
     native::bump_version(params[i]);
@@ -92,9 +92,9 @@ void adam_update(const std::vector<Tensor>& params, const std::vector<Tensor>& g
     if (s.amsgrad) check_operand(op, params[i], max_exp_avg_sqs[i], "max_exp_avg_sq");
   }
   for (const std::vector<size_t>& idx : buckets(params)) {
+    const std::vector<Tensor> vmax = s.amsgrad ? pick(max_exp_avg_sqs, idx) : pick({}, idx);
     backend_of(params[idx[0]]).adam_update(pick(params, idx), pick(grads, idx), pick(exp_avgs, idx),
-                                           pick(exp_avg_sqs, idx), s.amsgrad ? pick(max_exp_avg_sqs, idx) : pick({}, idx),
-                                           s);
+                                           pick(exp_avg_sqs, idx), vmax, s);
   }
   for (size_t i = 0; i < params.size(); ++i) {
     for (const Tensor* t : {&params[i], &exp_avgs[i], &exp_avg_sqs[i]}) native::bump_version(*t);

@@ -90,7 +90,8 @@ class AutocastArgs {
   Tensor operator()(const Tensor& t) const;
 
  private:
-  friend AutocastArgs autocast_args(CastPolicy policy, std::initializer_list<std::reference_wrapper<const Tensor>> args);
+  friend AutocastArgs autocast_args(CastPolicy policy,
+                                    std::initializer_list<std::reference_wrapper<const Tensor>> args);
   bool active_ = false;
   CastPolicy policy_ = CastPolicy::LowerPrecision;
   DeviceType device_type_ = kCPU;
