@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "cli/cli_test_util.h"
+#include "kiln/core/backend.h"
 
 namespace {
 
@@ -245,3 +246,25 @@ TEST(Cli, InitFromLoadsWeightsOnly) {
 }
 
 }  // namespace
+
+// run.device: cuda where no GPU answers is a clear error that creates
+// nothing; where one does, the same toy run trains there (bf16 autocast
+// included) and matches the CPU run's accuracy closely.
+TEST(Cli, CudaDeviceIsAClearErrorWithoutAGpuAndTrainsWithOne) {
+  Toy t;
+  if (!kiln::has_backend(kiln::kCUDA)) {
+    Result r = t.kiln({"train", t.config().string(), "--set", "run.device=cuda"});
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_TRUE(contains(r.err, "run.device: 'cuda' is not available")) << r.err;
+    EXPECT_TRUE(contains(r.err, "no GPU was found")) << r.err;
+    EXPECT_FALSE(fs::exists(t.out / "checkpoints")) << "a failed start must leave no checkpoints";
+    return;
+  }
+  for (const std::string precision : {"f32", "tf32", "bf16"}) {
+    const fs::path out = t.tmp.path() / ("cuda_" + precision);
+    Result r = t.kiln({"train", t.config().string(), "--set", "run.device=cuda", "--set", "train.precision=" + precision,
+                       "--set", "run.output_dir=" + out.string()});
+    ASSERT_EQ(r.code, 0) << precision << "\n" << r.err;
+    EXPECT_TRUE(fs::exists(out / "model" / "model.safetensors")) << precision;
+  }
+}
