@@ -298,6 +298,8 @@ TEST(Module, ToDtypeKeepsIdentityLeavesAndGrads) {
   model->to(kFloat32);
   EXPECT_EQ(w.dtype(), kFloat32);
   model->to(Device(kCPU));
+  model->to(kCPU);  // a bare DeviceType, as libtorch's model->to(torch::kCPU)
+  EXPECT_EQ(w.to(kCPU).impl(), w.impl());  // Tensor::to(DeviceType) too: the same tensor
   model->to(Device(kCPU), kFloat16);
   EXPECT_EQ(w.dtype(), kFloat16);
   EXPECT_EQ(w.impl(), impl);

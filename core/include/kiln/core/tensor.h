@@ -133,6 +133,9 @@ class Tensor {
   Tensor& copy_(const Tensor& src, bool non_blocking = false);
   Tensor to(DType dtype) const;
   Tensor to(Device device, bool non_blocking = false) const;
+  // t.to(kiln::kCUDA), as libtorch's t.to(torch::kCUDA): without it the call
+  // is ambiguous between Device and TensorOptions.
+  Tensor to(DeviceType type, bool non_blocking = false) const { return to(Device(type), non_blocking); }
   Tensor to(Device device, DType dtype, bool non_blocking = false) const;
   Tensor to(const TensorOptions& options) const;
   Tensor cpu() const { return to(Device(kCPU)); }
