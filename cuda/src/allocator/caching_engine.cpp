@@ -202,10 +202,18 @@ void CachingAllocatorEngine::process_events(bool wait) {
   for (size_t i = 0; i < pending_.size(); ++i) {
     auto [event, block] = pending_[i];
     bool done = true;
-    if (wait) {
-      raw_.synchronize_event(event);
-    } else {
-      done = raw_.query_event(event);
+    try {
+      if (wait) {
+        raw_.synchronize_event(event);
+      } else {
+        done = raw_.query_event(event);
+      }
+    } catch (...) {
+      // Entries [kept, i) were released or moved down already: drop them so
+      // a later call does not release their events (and free blocks) twice.
+      pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(kept),
+                     pending_.begin() + static_cast<std::ptrdiff_t>(i));
+      throw;
     }
     if (!done) {
       pending_[kept++] = pending_[i];

@@ -120,7 +120,17 @@ void HostCachingEngine::process_events() {
   size_t kept = 0;
   for (size_t i = 0; i < pending_.size(); ++i) {
     auto [event, block] = pending_[i];
-    if (!raw_.query_event(event)) {
+    bool done = false;
+    try {
+      done = raw_.query_event(event);
+    } catch (...) {
+      // Entries [kept, i) were released or moved down already: drop them so
+      // a later call does not release their events twice.
+      pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(kept),
+                     pending_.begin() + static_cast<std::ptrdiff_t>(i));
+      throw;
+    }
+    if (!done) {
       pending_[kept++] = pending_[i];
       continue;
     }

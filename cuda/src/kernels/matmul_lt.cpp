@@ -298,27 +298,30 @@ bool gemm_split(const Tensor& a, const Tensor& b, const Tensor& out, double alph
     return false;
   }
   const int64_t B = out.size(0), M = out.size(1), N = out.size(2), K = a.size(2);
+  // The parts must all succeed: a part failing after others wrote (and
+  // applied beta to) out would leave nothing a caller could fall back from,
+  // so a part without an algorithm throws even for try_matmul_lt.
   auto parts = [](int64_t total, auto&& fn) {
     for (int64_t s = 0; s < total; s += kMaxLtDim) fn(s, std::min(kMaxLtDim, total - s));
   };
   if (B > kMaxLtDim) {
     parts(B, [&](int64_t s, int64_t len) {
       gemm(native::narrow(a, 0, s, len), native::narrow(b, 0, s, len), native::narrow(out, 0, s, len), alpha, beta,
-           epilogue, bias, must);
+           epilogue, bias, /*must=*/true);
     });
   } else if (M > kMaxLtDim) {
     parts(M, [&](int64_t s, int64_t len) {
-      gemm(native::narrow(a, 1, s, len), b, native::narrow(out, 1, s, len), alpha, beta, epilogue, bias, must);
+      gemm(native::narrow(a, 1, s, len), b, native::narrow(out, 1, s, len), alpha, beta, epilogue, bias, /*must=*/true);
     });
   } else if (N > kMaxLtDim) {
     parts(N, [&](int64_t s, int64_t len) {
-      gemm(a, native::narrow(b, 2, s, len), native::narrow(out, 2, s, len), alpha, beta, epilogue, bias, must);
+      gemm(a, native::narrow(b, 2, s, len), native::narrow(out, 2, s, len), alpha, beta, epilogue, bias, /*must=*/true);
     });
   } else {
     // Split K: the first part scales out by beta, the rest accumulate.
     parts(K, [&](int64_t s, int64_t len) {
       gemm(native::narrow(a, 2, s, len), native::narrow(b, 1, s, len), out, alpha, s == 0 ? beta : 1.0, epilogue,
-           bias, must);
+           bias, /*must=*/true);
     });
   }
   return true;
