@@ -97,11 +97,15 @@ std::vector<Case> pool_cases() {
                         return TensorList{out, idx};
                       }});
         if (values == "nan_inf") continue;
-        cs.push_back({"max_pool2d_backward_" + n, make, [](const TensorList& in) {
+        // Overlapping windows add several outputs into one element; CUDA sums
+        // them in the CPU's order, so the gradients are identical.
+        cs.push_back({"max_pool2d_backward_" + n, make,
+                      [](const TensorList& in) {
                         Tensor gi = poisoned_like(in[0]);
                         be(in[1]).max_pool2d_backward(in[1], in[2], gi);
                         return TensorList{gi};
-                      }});
+                      },
+                      false, 0.0});
       }
     }
   }
@@ -286,7 +290,8 @@ std::vector<Case> index_cases() {
                     be(out).scatter(out, 1, in[1], in[2], ScatterReduce::None);
                     return TensorList{out};
                   }});
-    // scatter add: many duplicates (atomics on CUDA; sums agree to rounding).
+    // scatter add and index_add: many duplicates. CUDA sorts by destination and
+    // adds in the CPU's order with its roundings, so the results are identical.
     for (int64_t dim : {0, 1}) {
       cs.push_back({"scatter_add_dim" + std::to_string(dim) + "_" + dn(dt),
                     [dt, dim](Generator& g) {
@@ -297,7 +302,7 @@ std::vector<Case> index_cases() {
                       Tensor out = native::clone(in[0]);
                       be(out).scatter(out, dim, in[1], in[2], ScatterReduce::Add);
                       return TensorList{out};
-                    }});
+                    }, false, 0.0});
       cs.push_back({"index_add_dim" + std::to_string(dim) + "_" + dn(dt),
                     [dt, dim](Generator& g) {
                       return TensorList{values_of(g, {37, 53}, dt), randint(g, 0, dim == 0 ? 37 : 53, {30}),
@@ -308,7 +313,7 @@ std::vector<Case> index_cases() {
                       const Scalar alpha = is_floating_point(out.dtype()) ? Scalar(2.5) : Scalar(3);
                       be(out).index_add(out, dim, in[1], in[2], alpha);
                       return TensorList{out};
-                    }});
+                    }, false, 0.0});
     }
   }
   // Strided operands: transposed inputs, a 0-stride scatter source, a strided in-place target.
@@ -335,6 +340,51 @@ std::vector<Case> index_cases() {
                   be(out).scatter(out, 1, in[1], native::expand(in[2], {37, 10}), ScatterReduce::None);
                   return TensorList{base};
                 }});
+  // Accumulation into strided targets from strided sources, in 3-D, and an
+  // embedding-like backward (few rows, one of them very frequent): exact.
+  for (DType dt : {kFloat32, kBFloat16}) {
+    cs.push_back({"index_add_3d_strided_" + dn(dt),
+                  [dt](Generator& g) {
+                    return TensorList{values_of(g, {9, 7, 5}, dt), randint(g, 0, 7, {23}), values_of(g, {9, 23, 5}, dt)};
+                  },
+                  [](const TensorList& in) {
+                    const Tensor base = native::clone(in[0]);
+                    const Tensor out = native::transpose(base, 0, 2);       // [5, 7, 9], strided
+                    const Tensor src = native::transpose(in[2], 0, 2);      // [5, 23, 9], strided
+                    be(out).index_add(out, 1, in[1], src, Scalar(-0.75));
+                    return TensorList{base};
+                  },
+                  false, 0.0});
+    cs.push_back({"scatter_add_3d_transposed_" + dn(dt),
+                  [dt](Generator& g) {
+                    return TensorList{values_of(g, {6, 11, 4}, dt), randint(g, 0, 11, {4, 30, 6}),
+                                      values_of(g, {4, 30, 6}, dt)};
+                  },
+                  [](const TensorList& in) {
+                    const Tensor base = native::clone(in[0]);
+                    const Tensor out = native::transpose(base, 0, 2);                 // [4, 11, 6], strided
+                    const Tensor idx = native::contiguous(native::transpose(in[1], 0, 2));  // [6, 30, 4]
+                    const Tensor idx_t = native::transpose(idx, 0, 2);                 // [4, 30, 6], strided
+                    be(out).scatter(out, 1, idx_t, in[2], ScatterReduce::Add);
+                    return TensorList{base};
+                  },
+                  false, 0.0});
+    cs.push_back({"embedding_backward_frequent_row_" + dn(dt),
+                  [dt](Generator& g) {
+                    // 600 tokens over a vocabulary of 50, about half of them id 1 (padding).
+                    Tensor ids = randint(g, 0, 50, {600});
+                    Tensor pad = randint(g, 0, 2, {600});
+                    ids = native::masked_fill(ids, native::binary(BinaryOp::Eq, pad, Scalar(0)), Scalar(1));
+                    return TensorList{native::zeros({50, 96}, TensorOptions().dtype(dt)), ids,
+                                      values_of(g, {600, 96}, dt)};
+                  },
+                  [](const TensorList& in) {
+                    Tensor out = native::clone(in[0]);
+                    be(out).index_add(out, 0, in[1], in[2], Scalar(1));
+                    return TensorList{out};
+                  },
+                  false, 0.0});
+  }
   cs.push_back({"flip_transposed_in",
                 [](Generator& g) { return TensorList{randn(g, {53, 37})}; },
                 [](const TensorList& in) {

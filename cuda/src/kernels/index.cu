@@ -1,9 +1,7 @@
 // CUDA index-driven kernels: index_select, gather, scatter(_add), index_add,
 // flip, with the CPU backend's semantics (core/src/cpu/cpu_index.cpp).
 //
-// As on the CPU, the indexed tensor is "restrided": its stride along `dim`
-// becomes 0, so a StridedIndexer walk gives the start of the indexed line,
-// to which the kernel adds index * stride. Moves (select, gather, scatter,
+// Moves (select, gather, scatter,
 // flip) copy elements as same-sized unsigned integers, so every dtype shares
 // four instantiations.
 //
@@ -13,45 +11,22 @@
 // check them, and only the host can throw, so the check reads one word back
 // from the device: each call with indices synchronises with its stream.
 //
-// scatter(Add) and index_add accumulate with atomics, as torch does: the
-// order of the adds into one element varies between runs, so floating sums
-// may differ in the last bits where indices repeat (integer sums do not).
-// float atomicAdd flushes subnormal operands and results to zero (PTX
-// atom.add.f32), like torch's. scatter without reduction writes repeated
-// targets in an unspecified order (torch's CUDA scatter too), where the CPU
-// keeps the last.
+// scatter(Add) and index_add live in index_accumulate.cu: they sort by
+// destination instead of using atomics, so they are deterministic and match
+// the CPU bit for bit. scatter without reduction writes repeated targets in
+// an unspecified order (torch's CUDA scatter too), where the CPU keeps the
+// last.
 #include <cstdint>
 
 #include "cuda_backend.h"
 #include "kernels/common.cuh"
+#include "kernels/index_util.cuh"
 #include "kiln/core/native/factory.h"
 #include "kiln/core/tensor_impl.h"
 
 namespace kiln::cuda {
 
 namespace {
-
-// A view of t's storage with other sizes/strides (zero or negative strides
-// allowed), only for building indexers and base pointers in this file.
-Tensor restride(const Tensor& t, IntArrayRef sizes, IntArrayRef strides, int64_t offset) {
-  return Tensor(std::make_shared<TensorImpl>(t.storage(), t.dtype(), sizes.dims(), strides.dims(), offset));
-}
-Tensor restride(const Tensor& t, IntArrayRef sizes, IntArrayRef strides) {
-  return restride(t, sizes, strides, t.storage_offset());
-}
-
-DimVector with(IntArrayRef v, int64_t dim, int64_t value) {
-  DimVector out = v.dims();
-  out[dim] = value;
-  return out;
-}
-
-// Strides that walk a 1-D index along `dim` of an rank-`rank` shape.
-DimVector along(int64_t rank, int64_t dim, int64_t stride) {
-  DimVector s(static_cast<size_t>(rank), 0);
-  s[dim] = stride;
-  return s;
-}
 
 template <typename F>
 void dispatch_bits(size_t size, F&& f) {
@@ -64,51 +39,12 @@ void dispatch_bits(size_t size, F&& f) {
   KILN_ERROR("index kernel (CUDA): unsupported element size ", size);
 }
 
-void check_device(const char* op, const Tensor& a, const Tensor& b) {
-  KILN_CHECK(a.device() == b.device(), op, " (CUDA kernel): tensors on ", a.device(), " and ", b.device());
-}
-
 __device__ __forceinline__ int64_t thread_index() {
   return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
 }
 __device__ __forceinline__ int64_t thread_stride() { return static_cast<int64_t>(blockDim.x) * gridDim.x; }
 
 // ---- index validation ----
-
-// *first = the smallest row-major position of an index outside [0, size).
-__global__ void find_bad_index_kernel(const int64_t* __restrict__ index, StridedIndexer<1> ix, int64_t size,
-                                      unsigned long long* first, int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_stride()) {
-    int64_t o[1];
-    ix.offsets(i, o);
-    const int64_t v = index[o[0]];
-    if (v < 0 || v >= size) atomicMin(first, static_cast<unsigned long long>(i));
-  }
-}
-
-void check_indices(const char* op, const Tensor& index, int64_t dim, int64_t size, cudaStream_t stream) {
-  KILN_CHECK(index.dtype() == kInt64, op, " (CUDA kernel): index must be int64, got ", dtype_name(index.dtype()));
-  const int64_t n = index.numel();
-  if (n == 0) return;
-  const Tensor* ops[1] = {&index};
-  const StridedIndexer<1> ix = make_indexer<1>(op, index.sizes(), ops);
-  const Tensor flag = native::empty({1}, TensorOptions().dtype(kInt64).device(index.device()));
-  auto* first = static_cast<unsigned long long*>(flag.data_ptr());
-  KILN_CUDA_CHECK(cudaMemsetAsync(first, 0xff, sizeof(unsigned long long), stream));
-  find_bad_index_kernel<<<grid_for(n), kBlock, 0, stream>>>(data_of<int64_t>(index), ix, size, first, n);
-  KILN_CUDA_CHECK_LAUNCH();
-  unsigned long long bad = 0;
-  KILN_CUDA_CHECK(cudaMemcpyAsync(&bad, first, sizeof(bad), cudaMemcpyDeviceToHost, stream));
-  KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
-  if (bad == ~0ull) return;
-  int64_t o[1];
-  ix.offsets(static_cast<int64_t>(bad), o);
-  int64_t value = 0;
-  KILN_CUDA_CHECK(cudaMemcpyAsync(&value, data_of<int64_t>(index) + o[0], sizeof(value), cudaMemcpyDeviceToHost,
-                                  stream));
-  KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
-  KILN_ERROR(op, "(): index ", value, " is out of bounds for dimension ", dim, " with size ", size);
-}
 
 // ---- moves ----
 
@@ -156,81 +92,6 @@ __global__ void copy_kernel(U* __restrict__ out, const U* __restrict__ in, Strid
   }
 }
 
-// ---- accumulation ----
-
-// *p = T(C(*p) + alpha * C(v)) atomically, rounding as the CPU's index_add
-// (the product and the sum each rounded in the compute type C, one rounding
-// to T). `unit`: alpha == 1, where 16-bit types use the hardware add, whose
-// single rounding of the exact sum equals the CPU's float sum rounded to 16
-// bits (float carries more than twice their precision).
-template <typename T>
-__device__ __forceinline__ void atomic_accumulate(T* p, T v, opmath_t<T> alpha, bool unit) {
-  if constexpr (std::is_same_v<T, float>) {
-    atomicAdd(p, __fmul_rn(alpha, v));
-  } else if constexpr (std::is_same_v<T, double>) {
-    atomicAdd(p, __dmul_rn(alpha, v));
-  } else if constexpr (std::is_same_v<T, int32_t>) {
-    // Unsigned arithmetic: wraps on overflow as the CPU's does in practice.
-    atomicAdd(reinterpret_cast<unsigned int*>(p), static_cast<unsigned int>(alpha) * static_cast<unsigned int>(v));
-  } else if constexpr (std::is_same_v<T, int64_t>) {
-    atomicAdd(reinterpret_cast<unsigned long long*>(p),
-              static_cast<unsigned long long>(alpha) * static_cast<unsigned long long>(v));
-  } else if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, bool>) {
-    // No byte atomics: update the byte inside its aligned 32-bit word (the
-    // word lies inside the allocation, which is at least 4-byte aligned).
-    const auto addr = reinterpret_cast<uintptr_t>(p);
-    auto* word = reinterpret_cast<unsigned int*>(addr & ~uintptr_t{3});
-    const unsigned shift = static_cast<unsigned>(addr & 3) * 8;
-    if constexpr (std::is_same_v<T, bool>) {
-      if (alpha && v) atomicOr(word, 1u << shift);  // bool "sum" is logical or
-    } else {
-      const unsigned add = static_cast<uint8_t>(alpha * v);
-      unsigned old = *word, assumed;
-      do {
-        assumed = old;
-        const unsigned byte = ((assumed >> shift) + add) & 0xffu;
-        old = atomicCAS(word, assumed, (assumed & ~(0xffu << shift)) | (byte << shift));
-      } while (assumed != old);
-    }
-  } else {
-    static_assert(is_half_v<T>);
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    if (unit) {
-      atomicAdd(p, v);
-      return;
-    }
-#endif
-    const float add = unit ? cast<float>(v) : __fmul_rn(alpha, cast<float>(v));
-    auto* bits = reinterpret_cast<unsigned short*>(p);
-    unsigned short old = *bits, assumed;
-    do {
-      assumed = old;
-      T cur, next;
-      if constexpr (std::is_same_v<T, __half>) {
-        cur = __ushort_as_half(assumed);
-        next = cast<T>(__fadd_rn(cast<float>(cur), add));
-        old = atomicCAS(bits, assumed, __half_as_ushort(next));
-      } else {
-        cur = __ushort_as_bfloat16(assumed);
-        next = cast<T>(__fadd_rn(cast<float>(cur), add));
-        old = atomicCAS(bits, assumed, __bfloat16_as_ushort(next));
-      }
-    } while (assumed != old);
-  }
-}
-
-// out[o0 + index[o1] * step] += alpha * src[o2] (scatter-add over index's
-// elements, index_add over src's).
-template <typename T>
-__global__ void accumulate_kernel(T* out, const int64_t* __restrict__ index, const T* __restrict__ src,
-                                  StridedIndexer<3> ix, int64_t step, opmath_t<T> alpha, bool unit, int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_stride()) {
-    int64_t o[3];
-    ix.offsets(i, o);
-    atomic_accumulate(out + o[0] + index[o[1]] * step, src[o[2]], alpha, unit);
-  }
-}
-
 // The widest unit (16, 8, 4, 2 or 1 bytes) dividing the row and both bases' alignment.
 int unit_bytes(int64_t row_bytes, const void* a, const void* b) {
   const auto pa = reinterpret_cast<uintptr_t>(a), pb = reinterpret_cast<uintptr_t>(b);
@@ -251,7 +112,46 @@ void dispatch_unit(int bytes, F&& f) {
   }
 }
 
+// *first = the smallest row-major position of an index outside [0, size).
+__global__ void find_bad_index_kernel(const int64_t* __restrict__ index, StridedIndexer<1> ix, int64_t size,
+                                      unsigned long long* first, int64_t n) {
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) {
+    int64_t o[1];
+    ix.offsets(i, o);
+    const int64_t v = index[o[0]];
+    if (v < 0 || v >= size) atomicMin(first, static_cast<unsigned long long>(i));
+  }
+}
+
 }  // namespace
+
+void check_device(const char* op, const Tensor& a, const Tensor& b) {
+  KILN_CHECK(a.device() == b.device(), op, " (CUDA kernel): tensors on ", a.device(), " and ", b.device());
+}
+
+void check_indices(const char* op, const Tensor& index, int64_t dim, int64_t size, cudaStream_t stream) {
+  KILN_CHECK(index.dtype() == kInt64, op, " (CUDA kernel): index must be int64, got ", dtype_name(index.dtype()));
+  const int64_t n = index.numel();
+  if (n == 0) return;
+  const Tensor* ops[1] = {&index};
+  const StridedIndexer<1> ix = make_indexer<1>(op, index.sizes(), ops);
+  const Tensor flag = native::empty({1}, TensorOptions().dtype(kInt64).device(index.device()));
+  auto* first = static_cast<unsigned long long*>(flag.data_ptr());
+  KILN_CUDA_CHECK(cudaMemsetAsync(first, 0xff, sizeof(unsigned long long), stream));
+  find_bad_index_kernel<<<grid_for(n), kBlock, 0, stream>>>(data_of<int64_t>(index), ix, size, first, n);
+  KILN_CUDA_CHECK_LAUNCH();
+  unsigned long long bad = 0;
+  KILN_CUDA_CHECK(cudaMemcpyAsync(&bad, first, sizeof(bad), cudaMemcpyDeviceToHost, stream));
+  KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (bad == ~0ull) return;
+  int64_t o[1];
+  ix.offsets(static_cast<int64_t>(bad), o);
+  int64_t value = 0;
+  KILN_CUDA_CHECK(cudaMemcpyAsync(&value, data_of<int64_t>(index) + o[0], sizeof(value), cudaMemcpyDeviceToHost,
+                                  stream));
+  KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  KILN_ERROR(op, "(): index ", value, " is out of bounds for dimension ", dim, " with size ", size);
+}
 
 void CudaBackend::index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) {
   KILN_CHECK(index.dim() == 1 && index.is_contiguous(), "index_select (CUDA kernel): index must be contiguous 1-D");
@@ -333,41 +233,7 @@ void CudaBackend::scatter(const Tensor& out, int64_t dim, const Tensor& index, c
     });
     return;
   }
-  dispatch_device(out.dtype(), "scatter_add", [&]<typename T>() {
-    accumulate_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(data_of<T>(out), data_of<int64_t>(index),
-                                                             data_of<T>(src), ix, out.stride(dim),
-                                                             opmath_t<T>(1), true, n);
-    KILN_CUDA_CHECK_LAUNCH();
-  });
-}
-
-void CudaBackend::index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,
-                            const Scalar& alpha) {
-  KILN_CHECK(index.dim() == 1 && index.is_contiguous(), "index_add (CUDA kernel): index must be contiguous 1-D");
-  KILN_CHECK(src.dtype() == out.dtype(), "index_add (CUDA kernel): source dtype ", dtype_name(src.dtype()),
-             " differs from self dtype ", dtype_name(out.dtype()));
-  check_device("index_add", out, index);
-  check_device("index_add", out, src);
-  const int64_t n = src.numel();
-  if (n == 0) return;
-  DeviceGuard guard(device_index(out));
-  const Stream stream = stream_of(out);
-  check_indices("index_add", index, dim, out.size(dim), stream);
-  // One thread per src element; consecutive threads take consecutive
-  // elements of a src row, so for [V, D] += rows ([n, D] src, dim 0, the
-  // embedding backward) a warp adds into 32 adjacent columns of one row.
-  const Tensor dst = restride(out, src.sizes(), with(out.strides(), dim, 0));
-  const Tensor idx = restride(index, src.sizes(), along(src.dim(), dim, index.stride(0)));
-  const Tensor* ops[3] = {&dst, &idx, &src};
-  const StridedIndexer<3> ix = make_indexer<3>("index_add", src.sizes(), ops);
-  dispatch_device(out.dtype(), "index_add", [&]<typename T>() {
-    using C = opmath_t<T>;
-    const C a = alpha.to<C>();
-    const bool unit = alpha.to<double>() == 1.0;
-    accumulate_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(data_of<T>(out), data_of<int64_t>(index),
-                                                             data_of<T>(src), ix, out.stride(dim), a, unit, n);
-    KILN_CUDA_CHECK_LAUNCH();
-  });
+  scatter_add_deterministic(out, dim, index, src, stream);
 }
 
 void CudaBackend::flip(const Tensor& in, IntArrayRef dims, const Tensor& out) {

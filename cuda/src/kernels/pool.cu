@@ -8,16 +8,14 @@
 // deterministic, and the order is exactly the one in which the CPU's
 // per-plane scatter adds into that element, so the sums agree to the bit.
 // max_pool2d_backward is not told the window geometry (the Backend contract
-// passes only grad_out, indices and grad_in), so it cannot gather; it
-// scatters with atomicAdd, into a float buffer for 16-bit dtypes rounded
-// once at the end, as the CPU rounds its float accumulator. Where windows
-// do not overlap (kernel <= stride) each element receives at most one add
-// and the result equals the CPU's; where they overlap the order of the
-// adds, hence the last bits, may vary between runs.
+// passes only grad_out, indices and grad_in), so it cannot gather; it sorts
+// the indices and sums each element's contributions in the CPU's order
+// (index_accumulate.cu), so it is deterministic and matches the CPU too.
 #include <cstdint>
 
 #include "cuda_backend.h"
 #include "kernels/common.cuh"
+#include "kernels/index_util.cuh"
 #include "kiln/core/native/factory.h"
 
 namespace kiln::cuda {
@@ -118,24 +116,6 @@ __global__ void max_pool2d_kernel(const T* __restrict__ x, T* __restrict__ y, in
     y[i] = cast<T>(best);
     indices[i] = at;
   }
-}
-
-// acc (zeroed, plane-major like grad_in) += grad_out at each index. An index
-// outside its plane, which no forward produces, is skipped rather than
-// written through (the CPU throws for it).
-template <typename T, typename C>
-__global__ void max_pool2d_backward_kernel(const T* __restrict__ g, const int64_t* __restrict__ indices,
-                                           C* __restrict__ acc, int64_t plane, int64_t out_plane, int64_t total) {
-  for (int64_t j = thread_index(); j < total; j += thread_stride()) {
-    const int64_t at = indices[j];
-    if (at < 0 || at >= plane) continue;
-    atomicAdd(acc + (j / out_plane) * plane + at, cast<C>(g[j]));
-  }
-}
-
-template <typename T>
-__global__ void round_kernel(const float* __restrict__ acc, T* __restrict__ out, int64_t total) {
-  for (int64_t i = thread_index(); i < total; i += thread_stride()) out[i] = cast<T>(acc[i]);
 }
 
 template <typename T>
@@ -247,33 +227,12 @@ void CudaBackend::max_pool2d_backward(const Tensor& grad_out, const Tensor& indi
                  indices.device() == grad_out.device(),
              "max_pool2d_backward (CUDA): indices must be contiguous int64 of grad_output's shape, got ",
              indices.toString());
-  const int64_t total = grad_in.numel();
-  if (total == 0) return;
+  if (grad_in.numel() == 0) return;
   DeviceGuard guard(device_index(grad_in));
   const Dims d = dims_of(grad_in, grad_out);
-  const Stream stream = stream_of(grad_in);
-  const int64_t n = grad_out.numel();
-  dispatch_device_floating(grad_in.dtype(), "max_pool2d_backward", [&]<typename T>() {
-    using C = opmath_t<T>;
-    Tensor buffer;  // float accumulator for 16-bit grads
-    C* acc;
-    if constexpr (std::is_same_v<T, C>) {
-      acc = data_of<C>(grad_in);
-    } else {
-      buffer = native::empty(grad_in.sizes(), TensorOptions().dtype(kFloat32).device(grad_in.device()));
-      acc = data_of<C>(buffer);
-    }
-    KILN_CUDA_CHECK(cudaMemsetAsync(acc, 0, total * sizeof(C), stream));
-    if (n > 0) {
-      max_pool2d_backward_kernel<T, C><<<grid_for(n), kBlock, 0, stream>>>(
-          data_of<T>(grad_out), data_of<int64_t>(indices), acc, d.h * d.w, d.oh * d.ow, n);
-      KILN_CUDA_CHECK_LAUNCH();
-    }
-    if constexpr (!std::is_same_v<T, C>) {
-      round_kernel<T><<<grid_for(total), kBlock, 0, stream>>>(acc, data_of<T>(grad_in), total);
-      KILN_CUDA_CHECK_LAUNCH();
-    }
-  });
+  // An index outside its plane, which no forward produces, is skipped rather
+  // than written through (the CPU throws for it).
+  plane_scatter_add_deterministic(grad_out, indices, grad_in, d.h * d.w, d.oh * d.ow, stream_of(grad_in));
 }
 
 void CudaBackend::avg_pool2d(const Tensor& in, const Pool2dParams& p, const Tensor& out) {
