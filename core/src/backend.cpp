@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "kiln/core/native/view.h"
+
 #include "cpu/cpu_allocator.h"
 #include "cpu/cpu_backend.h"
 
@@ -22,6 +24,11 @@ Backend& backend(DeviceType type) {
   KILN_CHECK(b != nullptr, "no backend for device type ", Device(type).str(),
              type == kCUDA ? ": Kiln was built without CUDA, or no GPU is present" : "");
   return *b;
+}
+
+void Backend::bmm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out) {
+  copy(native::expand(bias, out.sizes()), out, false);
+  bmm(a, b, out, 1, 1);
 }
 
 void register_backend(DeviceType type, Backend* b) { registry()[static_cast<size_t>(type)] = b; }

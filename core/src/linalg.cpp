@@ -46,12 +46,17 @@ void gemm_into(const Tensor& a, const Tensor& b, const Tensor& out, const Scalar
   be.copy(acc, out, false);
 }
 
-// out = input broadcast to out's shape; the beta * input part of addmm/baddbmm/linear.
-void fill_with_input(const Tensor& out, const Tensor& input, const char* op) {
+// input, the beta * input part of addmm/baddbmm/linear, shares out's device and dtype.
+void check_input(const Tensor& out, const Tensor& input, const char* op) {
   KILN_CHECK(input.device() == out.device(), op, ": input is on ", input.device(), " but the matrices are on ",
              out.device());
   KILN_CHECK(input.dtype() == out.dtype(), op, ": expected input of dtype ", dtype_name(out.dtype()), " but got ",
              dtype_name(input.dtype()));
+}
+
+// out = input broadcast to out's shape.
+void fill_with_input(const Tensor& out, const Tensor& input, const char* op) {
+  check_input(out, input, op);
   DimVector shape = broadcast_shapes(out.sizes(), input.sizes(), op);
   KILN_CHECK(shape == out.sizes().dims(), op, ": input of shape ", input.sizes(),
              " cannot be broadcast to the result's shape ", out.sizes());
@@ -212,14 +217,28 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   DimVector out_shape(x.sizes().begin(), x.dim() - 1);
   out_shape.push_back(out_features);
   Tensor out = empty(out_shape, x.options());
-  const Scalar beta = bias.defined() ? 1 : 0;
-  if (bias.defined()) fill_with_input(out, bias, "linear");
-  if (out.numel() == 0) return out;
   const DimVector folded{lead, in};
-  if (auto strides = view_strides(x, folded)) {
+  const auto strides = view_strides(x, folded);
+  // Off the CPU a 1-D bias on the folded gemm goes to the backend with the
+  // matmul (CUDA adds it in cuBLASLt's epilogue); otherwise it is written
+  // into out first and the gemm accumulates onto it.
+  const bool bias_with_gemm =
+      bias.defined() && bias.dim() == 1 && bias.size(0) == out_features && strides && !out.is_cpu();
+  if (bias_with_gemm) {
+    check_input(out, bias, "linear");
+  } else if (bias.defined()) {
+    fill_with_input(out, bias, "linear");
+  }
+  const Scalar beta = bias.defined() && !bias_with_gemm ? 1 : 0;
+  if (out.numel() == 0) return out;
+  if (strides) {
     // All leading dims fold into M: one [lead, in] @ [in, out] gemm.
-    gemm_into(as_batch(as_strided(x, folded, *strides)), as_batch(wt), as_batch(view(out, {lead, out_features})),
-              beta, 1);
+    const Tensor a = as_batch(as_strided(x, folded, *strides)), o = as_batch(view(out, {lead, out_features}));
+    if (bias_with_gemm) {
+      backend_of(out).bmm_bias(a, as_batch(wt), contiguous(bias), o);
+    } else {
+      gemm_into(a, as_batch(wt), o, beta, 1);
+    }
     return out;
   }
   // Leading dims that do not merge (x is >= 3-D here): batched over them, W

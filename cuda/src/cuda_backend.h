@@ -35,6 +35,7 @@ class CudaBackend final : public Backend {
                         const Tensor& grad_in) override;
   // kernels/matmul_lt.cpp (cuBLASLt)
   void bmm(const Tensor& a, const Tensor& b, const Tensor& out, const Scalar& beta, const Scalar& alpha) override;
+  void bmm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out) override;
   // kernels/index.cu
   void index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override;
   void gather(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override;
@@ -83,6 +84,16 @@ class CudaBackend final : public Backend {
   void adam_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                    const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
                    const std::vector<Tensor>& max_exp_avg_sqs, const AdamStep& s) override;
+  // kernels/foreach.cu (multi-tensor)
+  void foreach_norm(const std::vector<Tensor>& tensors, double p, const Tensor& out) override;
+  void foreach_mul(const std::vector<Tensor>& tensors, const Tensor& scale) override;
+  void amp_unscale(const std::vector<Tensor>& tensors, const Tensor& inv_scale, const Tensor& found_inf) override;
+  // kernels/cross_entropy.cu
+  void cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                     double label_smoothing, const Tensor& loss, const Tensor& lse) override;
+  void cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& target,
+                              const Tensor& weight, const Tensor& lse, int64_t ignore_index, double label_smoothing,
+                              const Tensor& grad_logits) override;
 };
 
 }  // namespace kiln::cuda

@@ -1,13 +1,16 @@
 // Loss functions composed from differentiable kiln:: ops. Formulas follow
 // torch.nn.functional exactly, including how the mean is normalised (by the
 // summed class weights of non-ignored targets for nll/cross_entropy, by
-// N*d1*... for probability targets).
+// N*d1*... for probability targets). Cross entropy with class indices runs
+// the fused per-row kernel (kiln::cross_entropy_loss) unless the class
+// weights need a gradient, which only the composed formula gives.
 #include "kiln/nn/functional/loss.h"
 
 #include <cstdint>
 #include <vector>
 
 #include "kiln/autograd/autocast.h"
+#include "kiln/autograd/grad_mode.h"
 #include "kiln/core/error.h"
 #include "kiln/core/native.h"
 
@@ -129,6 +132,51 @@ Tensor cross_entropy_probs(const Tensor& input, const Tensor& target, const Cros
   return kiln::neg(kiln::sum(prod)) / samples;
 }
 
+// torch's mean divisor for class targets: the summed class weights of the
+// non-ignored targets (their count without weights). A constant: the fused
+// path never differentiates the weights.
+Tensor target_weight_sum(const Tensor& target, const Tensor& weight, int64_t ignore_index, DType dtype) {
+  const Tensor keep = native::binary(BinaryOp::Ne, target, Scalar(ignore_index));
+  if (!weight.defined()) return native::sum(native::to(keep, dtype));
+  const Tensor safe = native::where(keep, target, Scalar(0));
+  const Tensor w = native::index_select(native::to(weight, dtype), 0, safe);
+  return native::sum(native::where(keep, w, Scalar(0)));
+}
+
+// Class-index cross entropy through the fused per-row op: the class dim
+// moved last ([N, C, d1...] -> [N*d1*..., C]; [C] -> [1, C]) so that every
+// element is a row, the per-row losses (in f32/f64) reduced as torch does
+// and cast to the input's dtype. Arguments already checked.
+Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tensor& weight,
+                           const CrossEntropyFuncOptions& o) {
+  const int64_t c = input.size(class_dim(input));
+  const int64_t rows = target.numel();  // not -1 in the reshape: C may be 0
+  Tensor x = input;
+  if (input.dim() > 2) {
+    std::vector<int64_t> perm = {0};
+    for (int64_t d = 2; d < input.dim(); ++d) perm.push_back(d);
+    perm.push_back(1);
+    x = kiln::permute(input, perm);
+  }
+  const Tensor flat_target = kiln::reshape(target, {rows});
+  const Tensor loss =
+      kiln::cross_entropy_loss(kiln::reshape(x, {rows, c}), flat_target, weight, o.ignore_index(), o.label_smoothing());
+  Tensor out;
+  switch (o.reduction()) {
+    case Reduction::None:
+      out = kiln::reshape(loss, target.sizes());
+      break;
+    case Reduction::Sum:
+      out = kiln::sum(loss);
+      break;
+    case Reduction::Mean:
+      // One divisor for the whole loss, smoothing term included (as torch).
+      out = kiln::sum(loss) / target_weight_sum(flat_target, weight, o.ignore_index(), loss.dtype());
+      break;
+  }
+  return kiln::to(out, input.dtype());
+}
+
 // Under autocast the losses run in float32: 16-bit inputs, targets and
 // weights are cast up (autograd/autocast.h); the loss re-enters itself
 // with them.
@@ -162,6 +210,10 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
   check_class_target("cross_entropy", input, target, options.ignore_index());
   int64_t cd = class_dim(input);
   Tensor weight = cast_weight(options.weight(), input);
+  if (!(weight.defined() && weight.requires_grad() && GradMode::is_enabled())) {
+    return cross_entropy_fused(input, target, weight, options);
+  }
+  // Composed path: the class weights get a gradient.
   Tensor logp = kiln::log_softmax(input, cd);
   NllParts p = nll_parts(logp, target, weight, options.ignore_index());
   Tensor nll = reduce_nll(p, options.reduction());

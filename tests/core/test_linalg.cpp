@@ -244,6 +244,21 @@ TEST(Linalg, Linear) {
   }
 }
 
+// The Backend's default bmm_bias (what a device without a fused epilogue
+// runs, and CUDA's fallback): the bias on every row of every batch, out's
+// previous contents ignored, transposed operands read in place.
+TEST(Linalg, BackendBmmBiasAddsTheBiasToEveryRow) {
+  for (DType dt : {kFloat32, kFloat64}) {
+    const Tensor a = rnd({2, 3, 4}, dt), bias = rnd({5}, dt);
+    const Tensor b = native::transpose(rnd({2, 5, 4}, dt), 1, 2);  // [2, 4, 5], column-major
+    Tensor out = native::full({2, 3, 5}, std::numeric_limits<double>::quiet_NaN(), a.options());
+    backend(kCPU).bmm_bias(a, b, bias, out);
+    const auto vr = values(ref_bmm(a, native::contiguous(b))), vb = values(bias), vo = values(out);
+    ASSERT_EQ(vo.size(), vr.size());
+    for (size_t i = 0; i < vr.size(); ++i) EXPECT_NEAR(vo[i], vr[i] + vb[i % 5], 10 * tol(dt)) << i;
+  }
+}
+
 TEST(Linalg, ReducedFloatsComputeInFloat32) {
   for (DType dt : {kFloat16, kBFloat16}) {
     Tensor a = native::to(rnd({2, 3, 8}), dt), b = native::to(rnd({8, 4}), dt);

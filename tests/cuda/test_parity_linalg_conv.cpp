@@ -108,6 +108,30 @@ std::vector<Case> bmm_cases() {
                                       kiln::matmul(in[2], in[1]), kiln::matmul(in[0], in[3])};
                   },
                   true});
+    // linear's [N] bias in the matmul (CUDA: cuBLASLt's BIAS epilogue), called
+    // directly into poisoned outputs: row-major and transposed operands, one
+    // and several batches.
+    cs.push_back({"bmm_bias_" + dn(dt),
+                  [dt](Generator& g) {
+                    return TensorList{randn(g, {3, 37, 24}, dt), randn(g, {3, 24, 45}, dt), randn(g, {45}, dt),
+                                      randn(g, {45, 24}, dt)};
+                  },
+                  [](const TensorList& in) {
+                    Tf32Guard tf32(in[0].device(), false);
+                    TensorList outs;
+                    for (const Tensor& b : {in[1], native::unsqueeze(native::t(in[3]), 0)}) {
+                      const Tensor a = b.size(0) == 1 ? native::narrow(in[0], 0, 0, 1) : in[0];
+                      outs.push_back(with_poisoned({a.size(0), 37, 45}, a.dtype(), a.device(), [&](const Tensor& out) {
+                        if (is_reduced_float(out.dtype()) && out.is_cpu()) {
+                          // No 16-bit CPU matmul: the native op's float32 result rounded once.
+                          native::copy_(out, native::baddbmm(native::expand(in[2], out.sizes()), a, b, 1, 1));
+                        } else {
+                          be(out).bmm_bias(a, b, in[2], out);
+                        }
+                      })[0]);
+                    }
+                    return outs;
+                  }});
     cs.push_back({"linear_addmm_api_" + dn(dt),
                   [dt](Generator& g) {
                     return TensorList{randn(g, {4, 6, 24}, dt), randn(g, {10, 24}, dt), randn(g, {10}, dt),

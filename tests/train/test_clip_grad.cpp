@@ -134,3 +134,60 @@ TEST(ClipGrad, DoesNotRecordHistory) {
   Tensor total = clip_grad_norm_({a}, 1.0);
   EXPECT_FALSE(total.requires_grad());
 }
+
+TEST(ClipGrad, MixedDtypesAndLayoutsInOneCall) {
+  // float32 (stored transposed), bfloat16 and float64 gradients: one
+  // multi-tensor norm per dtype, the per-tensor norms rounded to their
+  // tensors' dtype (as torch._foreach_norm returns them), the total in float64.
+  auto g32 = sample(12, -1, 1, 5), g16 = sample(7, -2, 2, 6), g64 = sample(5, -1, 1, 7);
+  Tensor a = native::zeros({4, 3}).requires_grad_(true);
+  a.set_grad(native::t(make({3, 4}, g32, kFloat32)));
+  Tensor b = with_grad({7}, g16, kBFloat16);
+  Tensor c = with_grad({5}, g64, kFloat64);
+  const auto v32 = values(a.grad()), v16 = values(b.grad());
+  const double n32 = static_cast<float>(ref_norm({v32}, 2));
+  const double n16 = values(make({1}, {ref_norm({v16}, 2)}, kBFloat16))[0];
+  const double total = std::sqrt(n32 * n32 + n16 * n16 + std::pow(ref_norm({g64}, 2), 2));
+  const double max_norm = 0.5;
+  Tensor got = clip_grad_norm_({a, b, c}, max_norm);
+  EXPECT_EQ(got.dtype(), kFloat64);
+  EXPECT_NEAR(got.item<double>(), total, 1e-12 * total);
+  // Each gradient times the coefficient in its compute type: float for the
+  // float32 and bfloat16 ones (rounded once to bfloat16 after), double for float64.
+  const double coef = max_norm / (got.item<double>() + 1e-6);
+  const float coef32 = static_cast<float>(coef);
+  const auto ga = values(a.grad()), gb = values(b.grad()), gc = values(c.grad());
+  for (size_t i = 0; i < v32.size(); ++i) EXPECT_EQ(ga[i], static_cast<float>(v32[i] * coef32));
+  for (size_t i = 0; i < v16.size(); ++i) {
+    EXPECT_EQ(gb[i], values(make({1}, {static_cast<float>(v16[i] * coef32)}, kBFloat16))[0]);
+  }
+  for (size_t i = 0; i < g64.size(); ++i) EXPECT_EQ(gc[i], g64[i] * coef);
+}
+
+TEST(ClipGrad, EmptyGradientTensors) {
+  Tensor e = with_grad({0}, {});
+  Tensor e2 = with_grad({2, 0}, {}, kFloat32);
+  Tensor a = with_grad({2}, {3, 4});
+  EXPECT_NEAR(clip_grad_norm_({e, a, e2}, 100.0).item<double>(), 5.0, 1e-15);
+  EXPECT_NEAR(clip_grad_norm_({e, a, e2}, 100.0, 1.0).item<double>(), 7.0, 1e-15);
+  EXPECT_EQ(values(a.grad()), (std::vector<double>{3, 4}));
+  EXPECT_EQ(clip_grad_norm_({e}, 1.0).item<double>(), 0.0);
+  // The inf norm of an empty tensor has no identity: an error, as torch.
+  EXPECT_KILN_ERROR(clip_grad_norm_({e, a}, 1.0, kInf), "cannot compute the inf norm on an empty tensor");
+}
+
+TEST(ClipGrad, ManyGradientsMatchOneBigVector) {
+  // 150 gradients of mixed sizes, one of them > 1M elements: the total is
+  // the norm of all their elements seen as one vector.
+  std::vector<Tensor> grads;
+  std::vector<std::vector<double>> gs;
+  for (unsigned i = 0; i < 150; ++i) {
+    const int64_t n = i == 3 ? (int64_t{1} << 20) + 5 : 1 + (i * 37) % 500;
+    gs.push_back(sample(n, -1, 1, 200 + i));
+    grads.push_back(make({n}, gs.back()));
+  }
+  for (double p : {1.0, 2.0, kInf}) {
+    const double want = ref_norm(gs, p);
+    EXPECT_NEAR(get_total_norm(grads, p).item<double>(), want, 1e-11 * want) << "p = " << p;
+  }
+}

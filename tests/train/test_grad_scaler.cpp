@@ -322,3 +322,35 @@ TEST(GradScaler, StateDictRoundTrip) {
   EXPECT_KILN_ERROR(fresh.load_state_dict(partial), "missing key 'growth_factor'");
   EXPECT_EQ(fresh.get_scale(), 32.0);  // unchanged by the failed load
 }
+
+TEST(GradScaler, EmptyAndStridedSixteenBitGradientsInOneUnscale) {
+  // float32, bfloat16 (stored transposed) and float64 gradients plus an empty
+  // one: one multi-tensor unscale per dtype, one flag for the device.
+  Tensor p = param({1.0, 2.0});
+  Tensor q = native::zeros({3, 2}, TensorOptions().dtype(kBFloat16)).requires_grad_(true);
+  Tensor r = param({}, kFloat64);
+  SGD opt({p, q, r}, {.lr = 1.0});
+  GradScaler s(opts(4.0, 2000));
+  s.scale(kiln::sum(p));
+  set_grad(p, {8.0, 4.0});
+  q.set_grad(native::t(make({2, 3}, {4.0, 8.0, 12.0, 16.0, 20.0, 24.0}, kBFloat16)));
+  r.set_grad(make({0}, {}, kFloat64));
+  s.unscale_(opt);
+  EXPECT_EQ(values(p.grad()), (std::vector<double>{2.0, 1.0}));
+  EXPECT_EQ(values(q.grad()), (std::vector<double>{1.0, 4.0, 2.0, 5.0, 3.0, 6.0}));
+  EXPECT_EQ(r.grad().numel(), 0);
+  s.step(opt);  // clean: the step runs
+  EXPECT_EQ(values(p), (std::vector<double>{-1.0, 1.0}));
+  s.update();
+  EXPECT_EQ(s.get_scale(), 4.0);
+
+  // An inf in the strided bfloat16 gradient alone skips the step and backs off.
+  s.scale(kiln::sum(p));
+  set_grad(p, {8.0, 4.0});
+  q.set_grad(native::t(make({2, 3}, {4.0, 8.0, kInf, 16.0, 20.0, 24.0}, kBFloat16)));
+  r.set_grad(make({0}, {}, kFloat64));
+  s.step(opt);
+  EXPECT_EQ(values(p), (std::vector<double>{-1.0, 1.0}));
+  s.update();
+  EXPECT_EQ(s.get_scale(), 2.0);
+}

@@ -81,6 +81,16 @@ class CpuBackend final : public Backend {
   void adam_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                    const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
                    const std::vector<Tensor>& max_exp_avg_sqs, const AdamStep& s) override;
+  // cpu_foreach.cpp
+  void foreach_norm(const std::vector<Tensor>& tensors, double p, const Tensor& out) override;
+  void foreach_mul(const std::vector<Tensor>& tensors, const Tensor& scale) override;
+  void amp_unscale(const std::vector<Tensor>& tensors, const Tensor& inv_scale, const Tensor& found_inf) override;
+  // cpu_cross_entropy.cpp
+  void cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                     double label_smoothing, const Tensor& loss, const Tensor& lse) override;
+  void cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& target,
+                              const Tensor& weight, const Tensor& lse, int64_t ignore_index, double label_smoothing,
+                              const Tensor& grad_logits) override;
 };
 
 }  // namespace kiln::cpu

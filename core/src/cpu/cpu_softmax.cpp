@@ -13,6 +13,7 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/cpu_loops.h"
 #include "cpu/cpu_math.h"
+#include "cpu/cpu_row_max.h"
 
 namespace kiln::cpu {
 
@@ -24,14 +25,7 @@ constexpr int64_t kSumBlock = 512;
 
 template <typename C>
 void softmax_line(const C* x, C* y, int64_t n, bool log) {
-  C m = -std::numeric_limits<C>::infinity();
-  int nan = 0;
-#pragma omp simd reduction(max : m) reduction(| : nan)
-  for (int64_t i = 0; i < n; ++i) {
-    m = x[i] > m ? x[i] : m;
-    nan |= x[i] != x[i];
-  }
-  if (nan) m = std::numeric_limits<C>::quiet_NaN();
+  const C m = row_max_nan(x, n);
   double sum = 0;
   for (int64_t b = 0; b < n; b += kSumBlock) {
     const int64_t e = std::min(n, b + kSumBlock);

@@ -397,4 +397,12 @@ void CudaBackend::bmm(const Tensor& a, const Tensor& b, const Tensor& out, const
   gemm(a, b, out, alpha.toDouble(), beta.toDouble(), CUBLASLT_EPILOGUE_DEFAULT, Tensor(), /*must=*/true);
 }
 
+// The bias rides in cuBLASLt's epilogue: no pass writing it into out, and
+// out is never read. Where cuBLASLt has no algorithm for that, the default
+// (bias copied in, then beta 1).
+void CudaBackend::bmm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out) {
+  if (gemm(a, b, out, 1.0, 0.0, CUBLASLT_EPILOGUE_BIAS, bias, /*must=*/false)) return;
+  Backend::bmm_bias(a, b, bias, out);
+}
+
 }  // namespace kiln::cuda

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cuda_backend.h"
+#include "kernels/chunk_table.cuh"
 #include "kernels/common.cuh"
 #include "kiln/core/native.h"
 
@@ -238,73 +239,16 @@ __global__ void __launch_bounds__(kThreads) adam_kernel(const ListArgs args, con
 
 // ---- host side ----
 
-// Strided operands are worked on through contiguous copies; written ones
-// get their values back after the launches (stream order keeps the copies
-// after the kernels). As cpu_optim.cpp's Operands, except that read-only
-// copies are also held until the end: the kernels that read them are
-// launched only once an argument struct is full.
-class Operands {
- public:
-  Tensor in(const Tensor& t) {
-    if (t.is_contiguous()) return t;
-    return held_.emplace_back(native::contiguous(t));
-  }
-  Tensor inout(const Tensor& t) {
-    if (t.is_contiguous()) return t;
-    Tensor work = native::contiguous(t);
-    written_.emplace_back(t, work);
-    return work;
-  }
-  void finish() {
-    for (auto& [orig, work] : written_) native::copy_(orig, work);
-  }
+using Operands = WorkingCopies<is_contiguous_tensor>;
+using ListLauncher = ChunkTable<ListArgs, kMaxTensors, kMaxBlocks, kChunk>;
 
- private:
-  std::vector<Tensor> held_;
-  std::vector<std::pair<Tensor, Tensor>> written_;
-};
-
-// Fills ListArgs with (tensor, chunk) blocks and launches `launch(args,
-// blocks)` whenever the struct is full, then once more for the rest. A
-// tensor whose chunks overflow one launch continues as the first tensor of
-// the next.
-class ListLauncher {
- public:
-  template <typename Launch>
-  void add(const Tensor* const (&operands)[kDepth], int64_t numel, const Launch& launch) {
-    if (numel == 0) return;
-    if (tensors_ == kMaxTensors) flush(launch);
-    set_tensor(operands, numel);
-    const int64_t chunks = (numel + kChunk - 1) / kChunk;
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      if (blocks_ == kMaxBlocks) {
-        flush(launch);
-        set_tensor(operands, numel);
-      }
-      args_.block_tensor[blocks_] = static_cast<uint8_t>(tensors_ - 1);
-      args_.block_chunk[blocks_] = static_cast<int32_t>(ch);
-      ++blocks_;
-    }
-  }
-
-  template <typename Launch>
-  void flush(const Launch& launch) {
-    if (blocks_ > 0) launch(args_, blocks_);
-    tensors_ = 0;
-    blocks_ = 0;
-  }
-
- private:
-  void set_tensor(const Tensor* const (&operands)[kDepth], int64_t numel) {
-    const int t = tensors_++;
-    for (int k = 0; k < kDepth; ++k) args_.ptrs[k][t] = operands[k] != nullptr ? operands[k]->data_ptr() : nullptr;
-    args_.numel[t] = numel;
-  }
-
-  ListArgs args_{};
-  int tensors_ = 0;
-  int blocks_ = 0;
-};
+// Stores one tuple's pointers (absent operands null) and size in a table slot.
+auto tuple_setter(const Tensor* const (&operands)[kDepth], int64_t numel) {
+  return [&operands, numel](ListArgs& args, int slot) {
+    for (int k = 0; k < kDepth; ++k) args.ptrs[k][slot] = operands[k] != nullptr ? operands[k]->data_ptr() : nullptr;
+    args.numel[slot] = numel;
+  };
+}
 
 // Indices of the tuples, grouped by dtype (the contract lets tuples differ
 // in dtype; a launch handles one), in list order within a group.
@@ -358,7 +302,7 @@ void CudaBackend::sgd_update(const std::vector<Tensor>& params, const std::vecto
       sc.nesterov = s.nesterov;
       sc.init = s.init_buffer;
       sc.use_buf = use_buf;
-      auto launch = [&](const ListArgs& args, int blocks) {
+      auto launch = [&](const ListArgs& args, int blocks, int64_t) {
         sgd_kernel<T><<<blocks, kThreads, 0, stream>>>(args, sc);
         KILN_CUDA_CHECK_LAUNCH();
       };
@@ -368,7 +312,7 @@ void CudaBackend::sgd_update(const std::vector<Tensor>& params, const std::vecto
         const Tensor g = ops.in(grads[i]);
         const Tensor b = use_buf ? ops.inout(bufs[i]) : Tensor();
         const Tensor* operands[kDepth] = {&p, &g, use_buf ? &b : nullptr, nullptr, nullptr};
-        launcher.add(operands, p.numel(), launch);
+        launcher.add(p.numel(), tuple_setter(operands, p.numel()), launch);
       }
       launcher.flush(launch);
     });
@@ -409,7 +353,7 @@ void CudaBackend::adam_update(const std::vector<Tensor>& params, const std::vect
       sc.decoupled = s.weight_decay != 0 && s.decoupled;
       sc.maximize = s.maximize;
       sc.amsgrad = s.amsgrad;
-      auto launch = [&](const ListArgs& args, int blocks) {
+      auto launch = [&](const ListArgs& args, int blocks, int64_t) {
         adam_kernel<T><<<blocks, kThreads, 0, stream>>>(args, sc);
         KILN_CUDA_CHECK_LAUNCH();
       };
@@ -421,7 +365,7 @@ void CudaBackend::adam_update(const std::vector<Tensor>& params, const std::vect
         const Tensor v = ops.inout(exp_avg_sqs[i]);
         const Tensor vmax = s.amsgrad ? ops.inout(max_exp_avg_sqs[i]) : Tensor();
         const Tensor* operands[kDepth] = {&p, &g, &m, &v, s.amsgrad ? &vmax : nullptr};
-        launcher.add(operands, p.numel(), launch);
+        launcher.add(p.numel(), tuple_setter(operands, p.numel()), launch);
       }
       launcher.flush(launch);
     });

@@ -6,6 +6,7 @@
 
 #include "kiln/autograd/functions.h"
 #include "kiln/autograd/grad_mode.h"
+#include "kiln/core/native.h"
 
 namespace kiln::optim {
 
@@ -26,15 +27,19 @@ Tensor get_total_norm(const std::vector<Tensor>& tensors, double norm_type, bool
   NoGradGuard no_grad;
   if (tensors.empty()) return scalar_tensor(0.0, TensorOptions().dtype(kFloat32));
   const Device device = tensors.front().device();
-  std::vector<Tensor> norms;
-  norms.reserve(tensors.size());
   DType dtype = tensors.front().dtype();
-  for (const auto& t : tensors) {
-    norms.push_back(norm(t, norm_type));
-    dtype = promote_types(dtype, t.dtype());
+  for (const auto& t : tensors) dtype = promote_types(dtype, t.dtype());
+  // As torch: the per-tensor norms of each (device, dtype) group in one
+  // multi-tensor call, each rounded to its tensors' dtype (a bfloat16
+  // gradient's norm is a bfloat16, as torch._foreach_norm returns it), then
+  // moved to the first device in the promoted dtype and stacked group after
+  // group.
+  std::vector<Tensor> parts;
+  for (const native::TensorGroup& g : native::group_tensors(tensors)) {
+    const Tensor norms = native::to(native::foreach_norm(g.tensors, norm_type), g.dtype);
+    parts.push_back(native::to(native::to(norms, dtype), device));
   }
-  for (auto& n : norms) n = n.to(device, dtype);
-  Tensor total = norm(stack(norms), norm_type);
+  Tensor total = native::norm(parts.size() == 1 ? parts[0] : native::cat(parts), Scalar(norm_type));
   if (error_if_nonfinite) {
     const double v = total.item<double>();
     KILN_CHECK(std::isfinite(v), "clip_grad_norm_: The total norm of order ", norm_type,
@@ -49,9 +54,12 @@ void clip_grads_with_norm_(const std::vector<Tensor>& params, double max_norm, c
   NoGradGuard no_grad;
   const std::vector<Tensor> grads = grads_of(params);
   if (grads.empty()) return;
-  // No "if coef < 1" test: as torch, so a device-side norm never has to be read back.
+  // No "if coef < 1" test: as torch, so a device-side norm never has to be
+  // read back; the multi-tensor multiply reads coef on the device.
   const Tensor coef = clamp_max(max_norm / (total_norm + 1e-6), 1.0);
-  for (auto g : grads) g.mul_(coef.to(g.device()));
+  for (const native::TensorGroup& g : native::group_tensors(grads, /*by_dtype=*/false)) {
+    native::foreach_mul_(g.tensors, coef.to(g.device));
+  }
 }
 
 Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type,

@@ -1,6 +1,6 @@
 // GradScaler: torch.amp.GradScaler's stages and update rule. The scale and
 // the growth count are host numbers; the inf/NaN check and the unscaling
-// are tensor ops on the gradients' device.
+// are one multi-tensor kernel per (device, dtype) of the gradients.
 #include "kiln/train/optim/grad_scaler.h"
 
 #include <cmath>
@@ -21,18 +21,6 @@ const Tensor& entry(const nn::StateDict& dict, const char* key) {
   KILN_CHECK(t->defined() && t->numel() == 1, "GradScaler.load_state_dict: '", key,
              "' must hold a single number, got a tensor of shape ", t->defined() ? t->sizes() : IntArrayRef{});
   return *t;
-}
-
-// 1 (as a 0-dim float32 on the gradients' device) when any gradient holds an
-// inf or NaN: 0 * x is NaN exactly for non-finite x, and a sum of zeros
-// cannot overflow, so the sum is NaN iff one was there.
-Tensor non_finite_flag(const std::vector<Tensor>& grads) {
-  Tensor acc;
-  for (const Tensor& g : grads) {
-    const Tensor s = native::sum(native::mul(g, Scalar(0.0)), {}, false, kFloat32);
-    acc = acc.defined() ? native::add(acc, s) : s;
-  }
-  return native::to(native::binary(BinaryOp::Ne, acc, acc), kFloat32);
 }
 
 }  // namespace
@@ -75,29 +63,27 @@ void GradScaler::unscale_(Optimizer& optimizer) {
   KILN_CHECK(st.stage != Stage::Stepped, "GradScaler: unscale_() is being called after step().");
 
   // Every gradient is checked before any is touched, as torch.
-  std::vector<std::pair<Device, std::vector<Tensor>>> by_device;
+  std::vector<Tensor> grads;
   for (const ParamGroup& group : optimizer.param_groups()) {
     for (const Tensor& p : group.params) {
       const Tensor& g = p.grad();
       if (!g.defined()) continue;
       KILN_CHECK(g.dtype() != kFloat16, "GradScaler: Attempting to unscale FP16 gradients.");
-      auto it = by_device.begin();
-      while (it != by_device.end() && it->first != g.device()) ++it;
-      if (it == by_device.end()) it = by_device.insert(by_device.end(), {g.device(), {}});
-      it->second.push_back(g);
+      grads.push_back(g);
     }
   }
   // torch: self._scale.double().reciprocal().float()
   const float inv_scale = static_cast<float>(1.0 / static_cast<double>(scale_));
   st.found_inf.clear();
   st.found_inf_host.reset();
-  for (const auto& [device, grads] : by_device) {
-    st.found_inf.emplace_back(device, non_finite_flag(grads));
-    if (inv_scale == 1.0f) continue;
-    for (const Tensor& g : grads) {
-      native::binary_(BinaryOp::Mul, g, Scalar(static_cast<double>(inv_scale)));
-      native::bump_version(g);
-    }
+  // Per device, a 0-dim float32 flag set by the multi-tensor unscale (one
+  // kernel per dtype of the device's gradients), as torch's
+  // _amp_foreach_non_finite_check_and_unscale_; it scales even by 1.
+  for (const native::TensorGroup& g : native::group_tensors(grads, /*by_dtype=*/false)) {
+    const TensorOptions on_device = TensorOptions().dtype(kFloat32).device(g.device);
+    Tensor found = native::zeros({}, on_device);
+    native::amp_unscale_(g.tensors, native::scalar_tensor(inv_scale, on_device), found);
+    st.found_inf.emplace_back(g.device, found);
   }
   st.stage = Stage::Unscaled;
 }

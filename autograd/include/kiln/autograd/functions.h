@@ -177,6 +177,15 @@ Tensor any(const Tensor& t, int64_t dim, bool keepdim = false);
 Tensor softmax(const Tensor& t, int64_t dim, std::optional<DType> dtype = std::nullopt);
 Tensor log_softmax(const Tensor& t, int64_t dim, std::optional<DType> dtype = std::nullopt);
 
+// ---- losses (functions/cross_entropy.cpp) ----
+// Fused log-softmax + cross-entropy per row (kiln/core/native/loss.h):
+// logits [N, C], target [N] int64 -> loss [N] in the stat dtype (f32 for
+// f32/f16/bf16, f64 for f64), 0 for ignored rows. Differentiable in logits
+// (double backward included); weight is a constant, as in torch, and may not
+// require grad while grad mode is on. nn::functional::cross_entropy reduces it.
+Tensor cross_entropy_loss(const Tensor& logits, const Tensor& target, const Tensor& weight = Tensor(),
+                          int64_t ignore_index = -100, double label_smoothing = 0.0);
+
 // ---- linear algebra (functions/linalg.cpp) ----
 Tensor mm(const Tensor& a, const Tensor& b);
 Tensor bmm(const Tensor& a, const Tensor& b);

@@ -141,6 +141,11 @@ class Backend {
   // equal to 1) are passed to BLAS as flags, not copied. beta == 0 ignores out's contents.
   virtual void bmm(const Tensor& a, const Tensor& b, const Tensor& out, const Scalar& beta,
                    const Scalar& alpha) = 0;
+  // out = a @ b + bias[n] on every row: a linear layer's matmul with its
+  // bias (contiguous 1-D [N] of out's dtype); operands as bmm's. The default
+  // writes the bias into out and runs bmm with beta 1; a device may add it
+  // in the matmul's epilogue instead (CUDA: cuBLASLt's BIAS epilogue).
+  virtual void bmm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out);
 
   // ---- indexing ----
   // index is int64 and contiguous 1-D (index_select, index_add) or of out's shape (gather).
@@ -235,6 +240,40 @@ class Backend {
   virtual void adam_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                            const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
                            const std::vector<Tensor>& max_exp_avg_sqs, const AdamStep& s) = 0;
+
+  // ---- multi-tensor reductions and scaling (gradient clipping, loss scaling) ----
+  // The tensors of one call share a device and one floating dtype and may be
+  // strided; "stat dtype" is f32 for f32/f16/bf16 and f64 for f64.
+  // out[i] = the p-norm (p = 1, 2 or inf) of all elements of tensors[i], each
+  // summed in a fixed order; out is contiguous 1-D of tensors.size() elements
+  // in the stat dtype, on the tensors' device.
+  virtual void foreach_norm(const std::vector<Tensor>& tensors, double p, const Tensor& out) = 0;
+  // In place, tensors[i] *= scale[0]. scale is a 1-element tensor on the
+  // tensors' device, read there, so a norm computed on the device is never
+  // copied to the host.
+  virtual void foreach_mul(const std::vector<Tensor>& tensors, const Tensor& scale) = 0;
+  // GradScaler's unscale: tensors[i] *= inv_scale[0] in place, and found_inf[0]
+  // is set to 1 if any element (before scaling) is inf or NaN, else left as it
+  // was. inv_scale and found_inf are 1-element f32 tensors on the device.
+  virtual void amp_unscale(const std::vector<Tensor>& tensors, const Tensor& inv_scale, const Tensor& found_inf) = 0;
+
+  // ---- losses ----
+  // Cross-entropy fused with log-softmax, per row i of logits [N, C]
+  // (contiguous; f32/f64, and f16/bf16 off the CPU). With t = target[i]
+  // (int64, contiguous [N], already checked to be in [0, C) or ignore_index),
+  // w = weight (contiguous [C] in the stat dtype, or undefined: all ones),
+  // ls = label_smoothing and lse = logsumexp of the row:
+  //   loss[i] = (1 - ls) * w[t] * (lse - x[t]) + (ls / C) * sum_c w[c] * (lse - x[c])
+  // and loss[i] = 0 where t == ignore_index. loss and lse are contiguous [N]
+  // in the stat dtype.
+  virtual void cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                             double label_smoothing, const Tensor& loss, const Tensor& lse) = 0;
+  // grad_logits [N, C] (logits' dtype, contiguous, overwritten) = the gradient
+  // of sum_i grad_loss[i] * loss[i], given the forward's lse; grad_loss is
+  // contiguous [N] in the stat dtype.
+  virtual void cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& target,
+                                      const Tensor& weight, const Tensor& lse, int64_t ignore_index,
+                                      double label_smoothing, const Tensor& grad_logits) = 0;
 };
 
 Backend& backend(DeviceType type);
