@@ -5,6 +5,8 @@
 //   (c) per-op overhead on tiny tensors, forward and forward+backward.
 //   (d) conv2d on BiT-R50's shapes, ms forward and forward+backward.
 //   (e) layer/group/batch norm on ViT-B and ResNet shapes, ms forward and forward+backward.
+//   (f) a training step's fused pieces: cross_entropy over a 50K vocabulary,
+//       and clip_grad_norm_ over BiT-R50's parameter list.
 //
 //   kiln_bench [--threads N] [--quick] [--torch FILE] [--tsv]
 //
@@ -385,6 +387,67 @@ void bench_norm(const Config& cfg) {
   }
 }
 
+// BiT-R50's parameter shapes (stem, bottleneck stages of 3, 4, 6, 3 blocks
+// with GroupNorm weights and biases, the 1000-class head): 153 tensors,
+// about 25.5M elements. torch_bench.py builds the same list.
+std::vector<std::vector<int64_t>> bit_r50_parameter_shapes() {
+  std::vector<std::vector<int64_t>> shapes = {{64, 3, 7, 7}};
+  int64_t in = 64;
+  const int64_t blocks[] = {3, 4, 6, 3};
+  for (int stage = 0; stage < 4; ++stage) {
+    const int64_t out = 256 << stage, mid = out / 4;
+    for (int64_t b = 0; b < blocks[stage]; ++b) {
+      if (b == 0) shapes.push_back({out, in, 1, 1});
+      for (auto s : std::vector<std::vector<int64_t>>{{in}, {in}, {mid, in, 1, 1}, {mid}, {mid}, {mid, mid, 3, 3},
+                                                      {mid}, {mid}, {out, mid, 1, 1}}) {
+        shapes.push_back(s);
+      }
+      in = out;
+    }
+  }
+  for (auto s : std::vector<std::vector<int64_t>>{{in}, {in}, {1000, in}, {1000}}) shapes.push_back(s);
+  return shapes;
+}
+
+void bench_training_pieces(const Config& cfg) {
+  Table table(cfg, "step",
+              "(f) fused training-step pieces, float32, ms per call, best run (lower is better); xent: cross_entropy on "
+              "[512, 50265] logits, clip_grad_norm_ over BiT-R50's 153 gradients",
+              {"kiln ms"}, 0, false);
+  namespace F = kiln::nn::functional;
+  const double min_s = cfg.quick ? 0.1 : 1.0;
+  kiln::Tensor logits = kiln::native::randn({512, 50265}, kiln::kFloat32);
+  const kiln::Tensor labels = kiln::native::randint(0, 50265, {512}, kiln::TensorOptions().dtype(kiln::kInt64));
+  for (double ls : {0.0, 0.1}) {
+    const auto opts = F::CrossEntropyFuncOptions().label_smoothing(ls);
+    const std::string name = ls > 0 ? "xent ls=0.1" : "xent";
+    const double t_fwd = time_per_call(
+        [&] {
+          kiln::NoGradGuard no_grad;
+          F::cross_entropy(logits, labels, opts);
+        },
+        Stat::Best, min_s, 3);
+    table.row(name + " fwd", {t_fwd * 1e3});
+    logits.requires_grad_();
+    const double t_bwd = time_per_call(
+        [&] {
+          F::cross_entropy(logits, labels, opts).backward();
+          logits.set_grad(kiln::Tensor());
+        },
+        Stat::Best, min_s, 3);
+    logits.requires_grad_(false);
+    table.row(name + " fwd+bwd", {t_bwd * 1e3});
+  }
+  std::vector<kiln::Tensor> params;
+  for (const auto& shape : bit_r50_parameter_shapes()) {
+    kiln::Tensor p = kiln::native::zeros(shape, kiln::kFloat32);
+    p.set_grad(kiln::native::randn(shape, kiln::kFloat32));
+    params.push_back(p);
+  }
+  const double t_clip = time_per_call([&] { kiln::optim::clip_grad_norm_(params, 1e9); }, Stat::Best, min_s, 3);
+  table.row("clip_grad_norm_", {t_clip * 1e3});
+}
+
 // torch_bench.py's rows: section \t case \t column \t value; the torch column is kept.
 std::map<std::string, double> read_torch(const std::string& path) {
   std::ifstream in(path);
@@ -427,6 +490,7 @@ int main(int argc, char** argv) {
     bench_overhead(cfg);
     bench_conv2d(cfg);
     bench_norm(cfg);
+    bench_training_pieces(cfg);
   } catch (const kiln::Error& e) {
     std::fprintf(stderr, "kiln::Error: %s\n", e.what());
     return 1;

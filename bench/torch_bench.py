@@ -187,6 +187,52 @@ def bench_norm(quick):
         row("norm", f"{name} fwd+bwd", time_per_call(fwd_bwd, True, min_s, 3) * 1e3)
 
 
+def bit_r50_parameter_shapes():
+    """BiT-R50's parameter shapes, as kiln_bench's bit_r50_parameter_shapes."""
+    shapes, cin = [(64, 3, 7, 7)], 64
+    for stage, blocks in enumerate((3, 4, 6, 3)):
+        out = 256 << stage
+        mid = out // 4
+        for b in range(blocks):
+            if b == 0:
+                shapes.append((out, cin, 1, 1))
+            shapes += [(cin,), (cin,), (mid, cin, 1, 1), (mid,), (mid,), (mid, mid, 3, 3), (mid,), (mid,),
+                       (out, mid, 1, 1)]
+            cin = out
+    return shapes + [(cin,), (cin,), (1000, cin), (1000,)]
+
+
+def bench_training_pieces(quick):
+    """cross_entropy over a 50K vocabulary and clip_grad_norm_, as kiln_bench's section (f)."""
+    min_s = 0.1 if quick else 1.0
+    F = torch.nn.functional
+    logits = torch.randn(512, 50265)
+    labels = torch.randint(0, 50265, (512,))
+    for ls in (0.0, 0.1):
+        name = "xent ls=0.1" if ls > 0 else "xent"
+
+        def fwd():
+            with torch.no_grad():
+                F.cross_entropy(logits, labels, label_smoothing=ls)
+
+        row("step", f"{name} fwd", time_per_call(fwd, True, min_s, 3) * 1e3)
+        logits.requires_grad_()
+
+        def fwd_bwd():
+            F.cross_entropy(logits, labels, label_smoothing=ls).backward()
+            logits.grad = None
+
+        row("step", f"{name} fwd+bwd", time_per_call(fwd_bwd, True, min_s, 3) * 1e3)
+        logits.requires_grad_(False)
+    params = []
+    for shape in bit_r50_parameter_shapes():
+        p = torch.zeros(shape)
+        p.grad = torch.randn(shape)
+        params.append(p)
+    clip = lambda: torch.nn.utils.clip_grad_norm_(params, 1e9)
+    row("step", "clip_grad_norm_", time_per_call(clip, True, min_s, 3) * 1e3)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's own)")
@@ -201,6 +247,7 @@ def main():
     bench_overhead(args.quick)
     bench_conv2d(args.quick)
     bench_norm(args.quick)
+    bench_training_pieces(args.quick)
 
 
 if __name__ == "__main__":
