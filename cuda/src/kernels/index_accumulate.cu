@@ -14,6 +14,10 @@
 // The cost is one sort of the indices (n keys for index_add: the embedding
 // backward sorts the batch's token ids, not the [tokens, D] gradient) and a
 // serial add along each run, which is long only for a very frequent index.
+// The sort works in place on two buffers of keys and two of int32 source
+// positions (cub's DoubleBuffer): 16 bytes per index with 32-bit keys (the
+// destination count below 2^32, as for any max-pool gradient that fits in
+// memory), 24 with 64-bit ones.
 #include <cub/device/device_radix_sort.cuh>
 
 #include <bit>
@@ -54,43 +58,60 @@ __device__ __forceinline__ T accumulate(T x, T v, C a) {
   }
 }
 
-__global__ void iota_kernel(int64_t* out, int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_stride()) out[i] = i;
+__global__ void iota_kernel(int32_t* out, int64_t n) {
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) out[i] = static_cast<int32_t>(i);
 }
 
-// A stable sort of n non-negative keys below `limit`: sorted keys and the
-// original position of each.
+// Keys and source positions, sorted stably by key in place (the DoubleBuffer
+// pairs' current halves after the sort).
+template <typename K>
 struct SortedRuns {
-  Tensor keys;  // uint64 bits in an int64 tensor
-  Tensor perm;  // int64
+  Tensor key_buffers[2], position_buffers[2];
+  const K* keys = nullptr;
+  const int32_t* perm = nullptr;
 };
 
-SortedRuns stable_sort(const Tensor& keys, int64_t limit, cudaStream_t stream) {
-  const int64_t n = keys.numel();
-  KILN_CHECK(n <= std::numeric_limits<int>::max(), "index accumulation (CUDA): ", n,
-             " indices exceed the sort's 2^31 - 1 limit");
-  const TensorOptions opts = TensorOptions().dtype(kInt64).device(keys.device());
-  Tensor positions = native::empty({n}, opts);
-  iota_kernel<<<grid_for(n), kBlock, 0, stream>>>(static_cast<int64_t*>(positions.data_ptr()), n);
+// Room for n keys of type K; fill(keys) writes them, each in [0, limit).
+template <typename K, typename Fill>
+SortedRuns<K> sorted_runs(int64_t n, int64_t limit, Device device, cudaStream_t stream, const Fill& fill) {
+  KILN_CHECK(n <= std::numeric_limits<int32_t>::max(), "index accumulation (CUDA): ", n,
+             " indices exceed the 2^31 - 1 this sort supports");
+  const TensorOptions bytes = TensorOptions().dtype(sizeof(K) == 4 ? kInt32 : kInt64).device(device);
+  const TensorOptions ints = TensorOptions().dtype(kInt32).device(device);
+  SortedRuns<K> r;
+  for (int i = 0; i < 2; ++i) {
+    r.key_buffers[i] = native::empty({n}, bytes);
+    r.position_buffers[i] = native::empty({n}, ints);
+  }
+  fill(static_cast<K*>(r.key_buffers[0].data_ptr()));
+  iota_kernel<<<grid_for(n), kBlock, 0, stream>>>(static_cast<int32_t*>(r.position_buffers[0].data_ptr()), n);
   KILN_CUDA_CHECK_LAUNCH();
-  SortedRuns r{native::empty({n}, opts), native::empty({n}, opts)};
-  // Keys are validated to lie in [0, limit): sorting only the low bits is enough.
+  cub::DoubleBuffer<K> keys(static_cast<K*>(r.key_buffers[0].data_ptr()), static_cast<K*>(r.key_buffers[1].data_ptr()));
+  cub::DoubleBuffer<int32_t> positions(static_cast<int32_t*>(r.position_buffers[0].data_ptr()),
+                                       static_cast<int32_t*>(r.position_buffers[1].data_ptr()));
+  // Keys lie in [0, limit): sorting only the low bits is enough.
   const int end_bit = std::max(1, static_cast<int>(std::bit_width(static_cast<uint64_t>(std::max<int64_t>(limit - 1, 1)))));
-  const auto* kin = static_cast<const unsigned long long*>(keys.data_ptr());
-  auto* kout = static_cast<unsigned long long*>(r.keys.data_ptr());
-  const auto* vin = static_cast<const int64_t*>(positions.data_ptr());
-  auto* vout = static_cast<int64_t*>(r.perm.data_ptr());
   size_t temp_bytes = 0;
-  KILN_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, kin, kout, vin, vout, static_cast<int>(n), 0,
+  KILN_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys, positions, static_cast<int>(n), 0, end_bit,
+                                                  stream));
+  const Tensor temp = native::empty({static_cast<int64_t>(std::max<size_t>(temp_bytes, 1))},
+                                    TensorOptions().dtype(kUInt8).device(device));
+  KILN_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.data_ptr(), temp_bytes, keys, positions, static_cast<int>(n), 0,
                                                   end_bit, stream));
-  Tensor temp = native::empty({static_cast<int64_t>(std::max<size_t>(temp_bytes, 1))},
-                              TensorOptions().dtype(kUInt8).device(keys.device()));
-  KILN_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.data_ptr(), temp_bytes, kin, kout, vin, vout,
-                                                  static_cast<int>(n), 0, end_bit, stream));
+  r.keys = keys.Current();
+  r.perm = positions.Current();
   return r;
 }
 
-__device__ __forceinline__ bool run_starts(const unsigned long long* keys, int64_t j) {
+// K = uint32_t when every key (< limit) fits, else 64 bits.
+template <typename F>
+void dispatch_key(int64_t limit, F&& f) {
+  if (static_cast<uint64_t>(limit) <= (uint64_t{1} << 32)) return f.template operator()<uint32_t>();
+  f.template operator()<unsigned long long>();
+}
+
+template <typename K>
+__device__ __forceinline__ bool run_starts(const K* keys, int64_t j) {
   return j == 0 || keys[j] != keys[j - 1];
 }
 
@@ -98,9 +119,9 @@ __device__ __forceinline__ bool run_starts(const unsigned long long* keys, int64
 // that starts a run and b an element of the base shape (dim removed) adds
 // the run's src lines into out's line keys[j], in source order. b varies
 // fastest, so a warp reads adjacent elements of one src line.
-template <typename T>
-__global__ void index_add_runs_kernel(T* out, const T* __restrict__ src, const unsigned long long* __restrict__ keys,
-                                      const int64_t* __restrict__ perm, StridedIndexer<2> base, int64_t nbase,
+template <typename T, typename K>
+__global__ void index_add_runs_kernel(T* out, const T* __restrict__ src, const K* __restrict__ keys,
+                                      const int32_t* __restrict__ perm, StridedIndexer<2> base, int64_t nbase,
                                       int64_t n, int64_t out_step, int64_t src_step, opmath_t<T> alpha) {
   for (int64_t t = thread_index(); t < n * nbase; t += thread_stride()) {
     const int64_t j = t / nbase, b = t - j * nbase;
@@ -115,30 +136,32 @@ __global__ void index_add_runs_kernel(T* out, const T* __restrict__ src, const u
 }
 
 // key of index_add's i-th index: the destination line itself.
-__global__ void line_keys_kernel(const int64_t* __restrict__ index, int64_t* keys, int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_stride()) keys[i] = index[i];
+template <typename K>
+__global__ void line_keys_kernel(const int64_t* __restrict__ index, K* keys, int64_t n) {
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) keys[i] = static_cast<K>(index[i]);
 }
 
 // scatter-add over index's m elements (row-major position e; inner = the
 // product of index's sizes after dim, n = its size along dim): the element
 // lands in base line b = (e / (n * inner)) * inner + e % inner of out, at
 // index[e] along dim. The key (b, index[e]) names one destination element.
-__global__ void scatter_keys_kernel(const int64_t* __restrict__ index, StridedIndexer<1> ix, int64_t* keys, int64_t m,
+template <typename K>
+__global__ void scatter_keys_kernel(const int64_t* __restrict__ index, StridedIndexer<1> ix, K* keys, int64_t m,
                                     int64_t n, int64_t inner, int64_t size) {
   for (int64_t e = thread_index(); e < m; e += thread_stride()) {
     int64_t o[1];
     ix.offsets(e, o);
     const int64_t b = (e / (n * inner)) * inner + e % inner;
-    keys[e] = b * size + index[o[0]];
+    keys[e] = static_cast<K>(b * size + index[o[0]]);
   }
 }
 
 // One thread per run of equal keys: out[b's line at k] += the run's src
 // elements in source order. `lines` walks out's base shape (dim removed),
 // `values` walks src over index's shape.
-template <typename T>
-__global__ void scatter_add_runs_kernel(T* out, const T* __restrict__ src, const unsigned long long* __restrict__ keys,
-                                        const int64_t* __restrict__ perm, StridedIndexer<1> lines,
+template <typename T, typename K>
+__global__ void scatter_add_runs_kernel(T* out, const T* __restrict__ src, const K* __restrict__ keys,
+                                        const int32_t* __restrict__ perm, StridedIndexer<1> lines,
                                         StridedIndexer<1> values, int64_t m, int64_t size, int64_t out_step) {
   for (int64_t j = thread_index(); j < m; j += thread_stride()) {
     if (!run_starts(keys, j)) continue;
@@ -159,11 +182,12 @@ __global__ void scatter_add_runs_kernel(T* out, const T* __restrict__ src, const
 // max_pool2d_backward's keys: the grad_in element that output j of plane
 // j / out_plane came from; an index outside the plane (never produced by
 // max_pool2d) gets the key `limit`, sorted last and skipped.
-__global__ void plane_keys_kernel(const int64_t* __restrict__ indices, int64_t* keys, int64_t n, int64_t plane,
+template <typename K>
+__global__ void plane_keys_kernel(const int64_t* __restrict__ indices, K* keys, int64_t n, int64_t plane,
                                   int64_t out_plane, int64_t limit) {
   for (int64_t j = thread_index(); j < n; j += thread_stride()) {
     const int64_t at = indices[j];
-    keys[j] = at < 0 || at >= plane ? limit : (j / out_plane) * plane + at;
+    keys[j] = static_cast<K>(at < 0 || at >= plane ? limit : (j / out_plane) * plane + at);
   }
 }
 
@@ -172,9 +196,9 @@ __device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(
 
 // One thread per run: the sum in C from 0 in source order, rounded once to
 // T, as the CPU's float accumulator per plane.
-template <typename T>
-__global__ void plane_runs_kernel(T* out, const T* __restrict__ g, const unsigned long long* __restrict__ keys,
-                                  const int64_t* __restrict__ perm, int64_t n, unsigned long long limit) {
+template <typename T, typename K>
+__global__ void plane_runs_kernel(T* out, const T* __restrict__ g, const K* __restrict__ keys,
+                                  const int32_t* __restrict__ perm, int64_t n, K limit) {
   using C = opmath_t<T>;
   for (int64_t j = thread_index(); j < n; j += thread_stride()) {
     if (!run_starts(keys, j) || keys[j] >= limit) continue;
@@ -198,11 +222,6 @@ void CudaBackend::index_add(const Tensor& out, int64_t dim, const Tensor& index,
   const Stream stream = stream_of(out);
   check_indices("index_add", index, dim, out.size(dim), stream);
   const int64_t n = index.numel();
-  Tensor keys = native::empty({n}, TensorOptions().dtype(kInt64).device(out.device()));
-  line_keys_kernel<<<grid_for(n), kBlock, 0, stream>>>(data_of<int64_t>(index), static_cast<int64_t*>(keys.data_ptr()),
-                                                       n);
-  KILN_CUDA_CHECK_LAUNCH();
-  const SortedRuns runs = stable_sort(keys, out.size(dim), stream);
   const DimVector base_shape = with(src.sizes(), dim, 1);
   const Tensor dst = restride(out, base_shape, with(out.strides(), dim, 0));
   const Tensor val = restride(src, base_shape, with(src.strides(), dim, 0));
@@ -210,11 +229,17 @@ void CudaBackend::index_add(const Tensor& out, int64_t dim, const Tensor& index,
   const StridedIndexer<2> base = make_indexer<2>("index_add", base_shape, ops);
   int64_t nbase = 1;
   for (int64_t s : base_shape) nbase *= s;
-  dispatch_device(out.dtype(), "index_add", [&]<typename T>() {
-    index_add_runs_kernel<T><<<grid_for(n * nbase), kBlock, 0, stream>>>(
-        data_of<T>(out), data_of<T>(src), static_cast<const unsigned long long*>(runs.keys.data_ptr()),
-        data_of<int64_t>(runs.perm), base, nbase, n, out.stride(dim), src.stride(dim), alpha.to<opmath_t<T>>());
-    KILN_CUDA_CHECK_LAUNCH();
+  dispatch_key(out.size(dim), [&]<typename K>() {
+    const SortedRuns<K> runs = sorted_runs<K>(n, out.size(dim), out.device(), stream, [&](K* keys) {
+      line_keys_kernel<K><<<grid_for(n), kBlock, 0, stream>>>(data_of<int64_t>(index), keys, n);
+      KILN_CUDA_CHECK_LAUNCH();
+    });
+    dispatch_device(out.dtype(), "index_add", [&]<typename T>() {
+      index_add_runs_kernel<T, K><<<grid_for(n * nbase), kBlock, 0, stream>>>(
+          data_of<T>(out), data_of<T>(src), runs.keys, runs.perm, base, nbase, n, out.stride(dim), src.stride(dim),
+          alpha.to<opmath_t<T>>());
+      KILN_CUDA_CHECK_LAUNCH();
+    });
   });
 }
 
@@ -226,13 +251,8 @@ void scatter_add_deterministic(const Tensor& out, int64_t dim, const Tensor& ind
   const int64_t nbase = m / n;
   KILN_CHECK(size == 0 || nbase <= std::numeric_limits<int64_t>::max() / size,
              "scatter_add (CUDA kernel): too many destination elements");
-  Tensor keys = native::empty({m}, TensorOptions().dtype(kInt64).device(out.device()));
   const Tensor* idx_ops[1] = {&index};
-  scatter_keys_kernel<<<grid_for(m), kBlock, 0, stream>>>(data_of<int64_t>(index),
-                                                          make_indexer<1>("scatter_add", index.sizes(), idx_ops),
-                                                          static_cast<int64_t*>(keys.data_ptr()), m, n, inner, size);
-  KILN_CUDA_CHECK_LAUNCH();
-  const SortedRuns runs = stable_sort(keys, nbase * size, stream);
+  const StridedIndexer<1> ix = make_indexer<1>("scatter_add", index.sizes(), idx_ops);
   // out's lines over index's shape with dim removed, in row-major order of b;
   // src read at index's positions (it may be larger than index).
   const DimVector base_shape = with(index.sizes(), dim, 1);
@@ -242,34 +262,36 @@ void scatter_add_deterministic(const Tensor& out, int64_t dim, const Tensor& ind
   const Tensor* val_ops[1] = {&val};
   const StridedIndexer<1> lines = make_indexer<1>("scatter_add", base_shape, line_ops);
   const StridedIndexer<1> values = make_indexer<1>("scatter_add", index.sizes(), val_ops);
-  dispatch_device(out.dtype(), "scatter_add", [&]<typename T>() {
-    scatter_add_runs_kernel<T><<<grid_for(m), kBlock, 0, stream>>>(
-        data_of<T>(out), data_of<T>(src), static_cast<const unsigned long long*>(runs.keys.data_ptr()),
-        data_of<int64_t>(runs.perm), lines, values, m, size, out.stride(dim));
-    KILN_CUDA_CHECK_LAUNCH();
+  dispatch_key(nbase * size, [&]<typename K>() {
+    const SortedRuns<K> runs = sorted_runs<K>(m, nbase * size, out.device(), stream, [&](K* keys) {
+      scatter_keys_kernel<K><<<grid_for(m), kBlock, 0, stream>>>(data_of<int64_t>(index), ix, keys, m, n, inner, size);
+      KILN_CUDA_CHECK_LAUNCH();
+    });
+    dispatch_device(out.dtype(), "scatter_add", [&]<typename T>() {
+      scatter_add_runs_kernel<T, K><<<grid_for(m), kBlock, 0, stream>>>(
+          data_of<T>(out), data_of<T>(src), runs.keys, runs.perm, lines, values, m, size, out.stride(dim));
+      KILN_CUDA_CHECK_LAUNCH();
+    });
   });
 }
-
-}  // namespace kiln::cuda
-
-namespace kiln::cuda {
 
 void plane_scatter_add_deterministic(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in,
                                      int64_t plane, int64_t out_plane, cudaStream_t stream) {
   const int64_t n = grad_out.numel(), limit = grad_in.numel();
   KILN_CUDA_CHECK(cudaMemsetAsync(grad_in.data_ptr(), 0, grad_in.nbytes(), stream));
   if (n == 0) return;
-  Tensor keys = native::empty({n}, TensorOptions().dtype(kInt64).device(grad_in.device()));
-  plane_keys_kernel<<<grid_for(n), kBlock, 0, stream>>>(data_of<int64_t>(indices),
-                                                        static_cast<int64_t*>(keys.data_ptr()), n, plane, out_plane,
-                                                        limit);
-  KILN_CUDA_CHECK_LAUNCH();
-  const SortedRuns runs = stable_sort(keys, limit + 1, stream);
-  dispatch_device_floating(grad_in.dtype(), "max_pool2d_backward", [&]<typename T>() {
-    plane_runs_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(
-        data_of<T>(grad_in), data_of<T>(grad_out), static_cast<const unsigned long long*>(runs.keys.data_ptr()),
-        data_of<int64_t>(runs.perm), n, static_cast<unsigned long long>(limit));
-    KILN_CUDA_CHECK_LAUNCH();
+  // limit itself is the key of a skipped index: limit + 1 key values.
+  dispatch_key(limit + 1, [&]<typename K>() {
+    const SortedRuns<K> runs = sorted_runs<K>(n, limit + 1, grad_in.device(), stream, [&](K* keys) {
+      plane_keys_kernel<K><<<grid_for(n), kBlock, 0, stream>>>(data_of<int64_t>(indices), keys, n, plane, out_plane,
+                                                               limit);
+      KILN_CUDA_CHECK_LAUNCH();
+    });
+    dispatch_device_floating(grad_in.dtype(), "max_pool2d_backward", [&]<typename T>() {
+      plane_runs_kernel<T, K><<<grid_for(n), kBlock, 0, stream>>>(data_of<T>(grad_in), data_of<T>(grad_out), runs.keys,
+                                                                  runs.perm, n, static_cast<K>(limit));
+      KILN_CUDA_CHECK_LAUNCH();
+    });
   });
 }
 
