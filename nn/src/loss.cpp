@@ -47,9 +47,9 @@ void check_weight(const char* op, const Tensor& weight, const Tensor& input) {
              " elements (one per class), got shape ", weight.sizes(), " for input shape ", input.sizes());
 }
 
-// Checks class-index target against input ([N, C, d...] vs [N, d...], or
-// [C] vs 0-dim) and every non-ignored index against [0, C).
-void check_class_target(const char* op, const Tensor& input, const Tensor& target, int64_t ignore_index) {
+// Checks a class-index target's dtype and shape against input ([N, C, d...]
+// vs [N, d...], or [C] vs 0-dim).
+void check_class_target(const char* op, const Tensor& input, const Tensor& target) {
   KILN_CHECK(input.dim() >= 1, op, ": input must have at least 1 dimension (classes), got shape ", input.sizes());
   KILN_CHECK(target.dtype() == kInt64, op, ": expected int64 class-index target, got ", target.dtype(),
              " (target shape ", target.sizes(), ", input shape ", input.sizes(), ")");
@@ -62,6 +62,11 @@ void check_class_target(const char* op, const Tensor& input, const Tensor& targe
   }
   KILN_CHECK(shape_ok, op, ": target shape ", target.sizes(), " does not match input shape ", input.sizes(),
              " (expected input [N, C, d1...] with target [N, d1...], or input [C] with a 0-dim target)");
+}
+
+// Every non-ignored index in [0, C). The fused cross-entropy op checks its
+// own targets, so only the composed paths call this (one host copy, not two).
+void check_class_values(const char* op, const Tensor& input, const Tensor& target, int64_t ignore_index) {
   int64_t c = input.size(class_dim(input));
   // Index validation needs the values on the host; targets are small next to logits.
   Tensor host = native::contiguous(native::to(target, Device(kCPU)));
@@ -190,7 +195,8 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossFuncOpti
   if (auto cast = autocast_f32({input, options.weight()})) {
     return nll_loss(cast(input), target, NLLLossFuncOptions(options).weight(cast(options.weight())));
   }
-  check_class_target("nll_loss", input, target, options.ignore_index());
+  check_class_target("nll_loss", input, target);
+  check_class_values("nll_loss", input, target, options.ignore_index());
   check_weight("nll_loss", options.weight(), input);
   NllParts p = nll_parts(input, target, cast_weight(options.weight(), input), options.ignore_index());
   return reduce_nll(p, options.reduction());
@@ -207,12 +213,13 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
   check_weight("cross_entropy", options.weight(), input);
   if (target.sizes().equals(input.sizes())) return cross_entropy_probs(input, target, options);
 
-  check_class_target("cross_entropy", input, target, options.ignore_index());
+  check_class_target("cross_entropy", input, target);
   int64_t cd = class_dim(input);
   Tensor weight = cast_weight(options.weight(), input);
   if (!(weight.defined() && weight.requires_grad() && GradMode::is_enabled())) {
     return cross_entropy_fused(input, target, weight, options);
   }
+  check_class_values("cross_entropy", input, target, options.ignore_index());
   // Composed path: the class weights get a gradient.
   Tensor logp = kiln::log_softmax(input, cd);
   NllParts p = nll_parts(logp, target, weight, options.ignore_index());

@@ -455,14 +455,19 @@ TEST(CrossEntropyFused, Errors) {
   EXPECT_KILN_ERROR(native::cross_entropy_loss(x, t, Tensor(), -100, 1.5), "label_smoothing");
   EXPECT_KILN_ERROR(native::cross_entropy_loss(make({2, 3}, sample(6), kInt64), t, Tensor(), -100, 0),
                     "floating-point logits");
+  // Through nn (the fused path checks the values once, in the native op).
+  EXPECT_KILN_ERROR(F::cross_entropy(make({2, 3, 1}, sample(6)), make({2, 1}, {0, 5}, kInt64)),
+                    "target index 5 (row 1) is out of range for 3 classes");
+  EXPECT_KILN_ERROR(F::nll_loss(x, make({2}, {7, 0}, kInt64)), "target index 7 is out of range for 3 classes");
   auto [loss, lse] = native::cross_entropy_loss(x, t, Tensor(), -100, 0);
   EXPECT_KILN_ERROR(native::cross_entropy_loss_backward(make({3}, {1, 1, 1}), x, t, Tensor(), lse, -100, 0),
                     "grad_loss must be [2]");
   // The differentiable op refuses class weights that require grad (as torch).
   EXPECT_KILN_ERROR(kiln::cross_entropy_loss(x, t, make({3}, {1, 1, 1}).requires_grad_(true)),
                     "not differentiable with respect to argument 'weight'");
-  // nn's checks and messages are unchanged.
-  EXPECT_KILN_ERROR(F::cross_entropy(x, make({2}, {0, 3}, kInt64)), "cross_entropy: target index 3");
+  // nn's shape and weight checks and messages are unchanged; target values
+  // are checked once, by the fused op.
+  EXPECT_KILN_ERROR(F::cross_entropy(x, make({2}, {0, 3}, kInt64)), "cross_entropy_loss: target index 3 (row 1)");
   EXPECT_KILN_ERROR(F::cross_entropy(x, make({3}, {0, 1, 2}, kInt64)), "target shape [3]");
   EXPECT_KILN_ERROR(F::cross_entropy(x, t, F::CrossEntropyFuncOptions().weight(make({2}, {1, 1}))), "weight");
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kiln/core/int_pow.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/cpu_loops.h"
 #include "cpu/cpu_math.h"
@@ -19,32 +20,6 @@ inline C wrapping(C a, C b, F f) {
     return static_cast<C>(f(static_cast<U>(a), static_cast<U>(b)));
   } else {
     return static_cast<C>(f(a, b));
-  }
-}
-
-// Integer power by squaring; negative exponents give 0 except for bases 1
-// and -1, as torch's integer pow.
-template <typename C>
-inline C int_pow(C base, C exp) {
-  if constexpr (std::is_same_v<C, bool>) {
-    return exp ? base : true;
-  } else {
-    if constexpr (std::is_signed_v<C>) {
-      if (exp < 0) {
-        if (base == 1) return 1;
-        if (base == -1) return (exp & 1) ? C(-1) : C(1);
-        return 0;
-      }
-    }
-    using U = std::make_unsigned_t<C>;
-    U result = 1, b = static_cast<U>(base);
-    auto e = static_cast<U>(exp);
-    while (e) {
-      if (e & 1u) result = static_cast<U>(result * b);
-      e >>= 1;
-      b = static_cast<U>(b * b);
-    }
-    return static_cast<C>(result);
   }
 }
 

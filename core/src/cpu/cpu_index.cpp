@@ -12,38 +12,15 @@
 
 #include "cpu/cpu_backend.h"
 #include "cpu/strided_loop.h"
+#include "kiln/core/index_views.h"
 
 namespace kiln::cpu {
 
 namespace {
 
-// A view of t's storage with other sizes/strides; may have zero or negative
-// strides, so it never leaves this file.
-Tensor restride(const Tensor& t, IntArrayRef sizes, IntArrayRef strides, int64_t offset) {
-  return Tensor(std::make_shared<TensorImpl>(t.storage(), t.dtype(), sizes.dims(), strides.dims(), offset));
-}
-Tensor restride(const Tensor& t, IntArrayRef sizes, IntArrayRef strides) {
-  return restride(t, sizes, strides, t.storage_offset());
-}
-
-DimVector with(IntArrayRef v, int64_t dim, int64_t value) {
-  DimVector out = v.dims();
-  out[dim] = value;
-  return out;
-}
-
-// Calls f with a same-sized unsigned integer type: moving elements of any
-// dtype bit for bit needs no per-dtype code.
-template <typename F>
-void dispatch_bits(size_t size, F&& f) {
-  switch (size) {
-    case 1: return f.template operator()<uint8_t>();
-    case 2: return f.template operator()<uint16_t>();
-    case 4: return f.template operator()<uint32_t>();
-    case 8: return f.template operator()<uint64_t>();
-  }
-  KILN_ERROR("index kernel: unsupported element size ", size);
-}
+using index_views::dispatch_bits;
+using index_views::restride;
+using index_views::with;
 
 // Throws naming the first index (in row-major order) outside [0, size).
 void check_indices(const char* op, const Tensor& index, int64_t dim, int64_t size) {

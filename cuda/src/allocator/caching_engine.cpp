@@ -13,6 +13,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/cuda/caching_allocator.h"
+#include "pending_events.h"
 
 namespace kiln::cuda {
 
@@ -198,31 +199,14 @@ void CachingAllocatorEngine::free_block(Block* block) {
 }
 
 void CachingAllocatorEngine::process_events(bool wait) {
-  size_t kept = 0;
-  for (size_t i = 0; i < pending_.size(); ++i) {
-    auto [event, block] = pending_[i];
-    bool done = true;
-    try {
-      if (wait) {
+  retire_completed(
+      pending_,
+      [&](void* event) {
+        if (!wait) return raw_.query_event(event);
         raw_.synchronize_event(event);
-      } else {
-        done = raw_.query_event(event);
-      }
-    } catch (...) {
-      // Entries [kept, i) were released or moved down already: drop them so
-      // a later call does not release their events (and free blocks) twice.
-      pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(kept),
-                     pending_.begin() + static_cast<std::ptrdiff_t>(i));
-      throw;
-    }
-    if (!done) {
-      pending_[kept++] = pending_[i];
-      continue;
-    }
-    raw_.release_event(event);
-    if (--block->pending_events == 0) free_block(block);
-  }
-  pending_.resize(kept);
+        return true;
+      },
+      [&](void* event) { raw_.release_event(event); }, [&](Block* block) { free_block(block); });
 }
 
 void CachingAllocatorEngine::release_pool(Pool& pool) {

@@ -8,8 +8,30 @@
 
 #include "kiln/core/error.h"
 #include "kiln/cuda/caching_allocator.h"
+#include "pending_events.h"
 
 namespace kiln::cuda {
+
+namespace {
+
+// Returns every idle buffer to the driver (empty_cache, and before retrying
+// an allocation that failed).
+template <typename FreeLists, typename Blocks>
+void release_idle(FreeLists& free, Blocks& blocks, MemoryStats& stats, RawMemory& raw) {
+  for (auto& [size, list] : free) {
+    for (auto* b : list) {
+      void* q = b->ptr;
+      raw.free(q);
+      stats.reserved_bytes -= b->size;
+      --stats.segments;
+      ++stats.num_raw_frees;
+      blocks.erase(q);
+    }
+  }
+  free.clear();
+}
+
+}  // namespace
 
 HostCachingEngine::HostCachingEngine(RawMemory& raw) : raw_(raw) {}
 
@@ -45,17 +67,7 @@ void* HostCachingEngine::allocate(size_t nbytes) {
     if (p == nullptr) {
       // Idle buffers of other sizes are what page-locked memory is short of.
       ++stats_.num_alloc_retries;
-      for (auto& [s, list] : free_) {
-        for (Block* b : list) {
-          void* q = b->ptr;
-          raw_.free(q);
-          stats_.reserved_bytes -= b->size;
-          --stats_.segments;
-          ++stats_.num_raw_frees;
-          blocks_.erase(q);
-        }
-      }
-      free_.clear();
+      release_idle(free_, blocks_, stats_, raw_);
       p = raw_.malloc(size);
     }
     if (p == nullptr) {
@@ -117,43 +129,15 @@ bool HostCachingEngine::owns(void* ptr) const {
 }
 
 void HostCachingEngine::process_events() {
-  size_t kept = 0;
-  for (size_t i = 0; i < pending_.size(); ++i) {
-    auto [event, block] = pending_[i];
-    bool done = false;
-    try {
-      done = raw_.query_event(event);
-    } catch (...) {
-      // Entries [kept, i) were released or moved down already: drop them so
-      // a later call does not release their events twice.
-      pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(kept),
-                     pending_.begin() + static_cast<std::ptrdiff_t>(i));
-      throw;
-    }
-    if (!done) {
-      pending_[kept++] = pending_[i];
-      continue;
-    }
-    raw_.release_event(event);
-    if (--block->pending_events == 0) free_[block->size].push_back(block);
-  }
-  pending_.resize(kept);
+  retire_completed(
+      pending_, [&](void* event) { return raw_.query_event(event); },
+      [&](void* event) { raw_.release_event(event); }, [&](Block* block) { free_[block->size].push_back(block); });
 }
 
 void HostCachingEngine::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
   process_events();
-  for (auto& [size, list] : free_) {
-    for (Block* b : list) {
-      void* q = b->ptr;
-      raw_.free(q);
-      stats_.reserved_bytes -= b->size;
-      --stats_.segments;
-      ++stats_.num_raw_frees;
-      blocks_.erase(q);
-    }
-  }
-  free_.clear();
+  release_idle(free_, blocks_, stats_, raw_);
 }
 
 MemoryStats HostCachingEngine::stats() const {

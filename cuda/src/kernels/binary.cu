@@ -5,6 +5,7 @@
 // opmath_t (float for 16-bit floats).
 #include <type_traits>
 
+#include "kiln/core/int_pow.h"
 #include "cuda_backend.h"
 #include "kernels/elementwise.cuh"
 #include "kernels/pointwise_math.cuh"
@@ -54,32 +55,6 @@ __device__ __forceinline__ C wrap_mul(C a, C b) {
   } else {
     // uint8 promotes to int, where 255 * 255 still fits; the cast wraps.
     return static_cast<C>(a * b);
-  }
-}
-
-// Integer power by squaring; negative exponents give 0 except for bases 1
-// and -1, as torch's integer pow (and the CPU's int_pow).
-template <typename C>
-__device__ __forceinline__ C int_pow(C base, C exp) {
-  if constexpr (std::is_same_v<C, bool>) {
-    return exp ? base : true;
-  } else {
-    if constexpr (std::is_signed_v<C>) {
-      if (exp < 0) {
-        if (base == 1) return 1;
-        if (base == -1) return (exp & 1) ? C(-1) : C(1);
-        return 0;
-      }
-    }
-    using U = std::make_unsigned_t<C>;
-    U result = 1, b = static_cast<U>(base);
-    auto e = static_cast<U>(exp);
-    while (e) {
-      if (e & 1u) result = static_cast<U>(result * b);
-      e >>= 1;
-      b = static_cast<U>(b * b);
-    }
-    return static_cast<C>(result);
   }
 }
 

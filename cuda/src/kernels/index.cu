@@ -28,17 +28,6 @@ namespace kiln::cuda {
 
 namespace {
 
-template <typename F>
-void dispatch_bits(size_t size, F&& f) {
-  switch (size) {
-    case 1: return f.template operator()<uint8_t>();
-    case 2: return f.template operator()<uint16_t>();
-    case 4: return f.template operator()<uint32_t>();
-    case 8: return f.template operator()<uint64_t>();
-  }
-  KILN_ERROR("index kernel (CUDA): unsupported element size ", size);
-}
-
 __device__ __forceinline__ int64_t thread_index() {
   return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
 }

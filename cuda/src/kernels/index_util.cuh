@@ -1,38 +1,18 @@
 #pragma once
-// Shared by the index kernels (index.cu, index_accumulate.cu).
-//
-// As on the CPU, the indexed tensor is "restrided": its stride along `dim`
-// becomes 0, so a StridedIndexer walk gives the start of the indexed line,
-// to which a kernel adds index * stride.
+// Shared by the CUDA index kernels (index.cu, index_accumulate.cu); the
+// restriding helpers are core's, shared with the CPU (kiln/core/index_views.h).
 #include <cstdint>
 #include <memory>
 
 #include "kernels/common.cuh"
-#include "kiln/core/tensor_impl.h"
+#include "kiln/core/index_views.h"
 
 namespace kiln::cuda {
 
-// A view of t's storage with other sizes/strides (zero or negative strides
-// allowed), only for building indexers and base pointers.
-inline Tensor restride(const Tensor& t, IntArrayRef sizes, IntArrayRef strides, int64_t offset) {
-  return Tensor(std::make_shared<TensorImpl>(t.storage(), t.dtype(), sizes.dims(), strides.dims(), offset));
-}
-inline Tensor restride(const Tensor& t, IntArrayRef sizes, IntArrayRef strides) {
-  return restride(t, sizes, strides, t.storage_offset());
-}
-
-inline DimVector with(IntArrayRef v, int64_t dim, int64_t value) {
-  DimVector out = v.dims();
-  out[dim] = value;
-  return out;
-}
-
-// Strides that walk a 1-D index along `dim` of a rank-`rank` shape.
-inline DimVector along(int64_t rank, int64_t dim, int64_t stride) {
-  DimVector s(static_cast<size_t>(rank), 0);
-  s[dim] = stride;
-  return s;
-}
+using index_views::along;
+using index_views::dispatch_bits;
+using index_views::restride;
+using index_views::with;
 
 void check_device(const char* op, const Tensor& a, const Tensor& b);
 

@@ -5,11 +5,7 @@
 // the same bits.
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define KILN_HOST_DEVICE __host__ __device__
-#else
-#define KILN_HOST_DEVICE
-#endif
+#include "kiln/core/host_device.h"
 
 namespace kiln {
 
